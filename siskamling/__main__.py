@@ -1,0 +1,3 @@
+from siskamling.cli import main
+
+main()

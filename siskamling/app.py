@@ -1,0 +1,76 @@
+"""The web application factory."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from siskamling.accounts import api as accounts_api
+from siskamling.accounts import pages as accounts_pages
+from siskamling.areas import api as areas_api
+from siskamling.areas import pages as areas_pages
+from siskamling.audit import api as audit_api
+from siskamling.audit import pages as audit_pages
+from siskamling.core import i18n, metrics, web
+from siskamling.core.config import Settings
+from siskamling.core.db import make_engine, make_session_factory
+from siskamling.core.deps import CSRF_COOKIE, csrf_protect
+from siskamling.core.errors import DomainError
+from siskamling.web import pages as web_pages
+
+STATIC_DIR = Path(__file__).parent / "core" / "static"
+
+
+def create_app(settings: Settings, engine=None) -> FastAPI:
+    app = FastAPI(
+        title="Siskamling API",
+        version="0.1.0",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.session_factory = make_session_factory(app.state.engine)
+
+    app.add_exception_handler(DomainError, web.domain_error_handler)
+    app.add_exception_handler(RequestValidationError, web.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, web.http_error_handler)
+    app.add_exception_handler(Exception, web.unexpected_error_handler)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        started = time.perf_counter()
+        request.state.csrf_id = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        lang = i18n.pick_language(
+            request.cookies.get("lang"), None, request.headers.get("accept-language"), settings.default_language
+        )
+        token = i18n.current_language.set(lang)
+        try:
+            response = await call_next(request)
+        finally:
+            i18n.current_language.reset(token)
+        if CSRF_COOKIE not in request.cookies:
+            response.set_cookie(CSRF_COOKIE, request.state.csrf_id, httponly=True, samesite="lax",
+                                secure=settings.session_cookie_secure)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        route = request.scope.get("route")
+        label = getattr(route, "path", "unmatched")
+        metrics.http_requests.labels(request.method, label, response.status_code).inc()
+        metrics.http_latency.labels(request.method, label).observe(time.perf_counter() - started)
+        return response
+
+    for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api):
+        app.include_router(module.router)
+    # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

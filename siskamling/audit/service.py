@@ -1,0 +1,190 @@
+"""Appending to and verifying the hash-chained audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from siskamling.audit.events import AuditAction
+from siskamling.audit.models import AuditEvent
+from siskamling.core.time import utcnow
+
+GENESIS = "0" * 64
+# Any constant: PostgreSQL advisory lock that serialises appends across nodes.
+_PG_LOCK_KEY = 0x5155_4144  # "SQAD"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a user, or the system (CLI, scheduler) with a label."""
+
+    id: int | None
+    label: str
+    ip: str | None = None
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(id=None, label=label)
+
+
+def _canonical(event: AuditEvent) -> str:
+    body = {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
+        "action": event.action,
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "area_path": event.area_path,
+        "ip": event.ip,
+        "data": event.data,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical(event).encode()).hexdigest()
+
+
+def _lock_chain(db_session: Session) -> None:
+    # SQLite transactions already start with BEGIN IMMEDIATE, so writers are serialised.
+    if db_session.get_bind().dialect.name == "postgresql":
+        db_session.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+
+
+def record(
+    *, db_session: Session, event: AuditAction, actor: Actor, area_path: str | None = None
+) -> AuditEvent:
+    """Append one event in the caller's transaction: it commits, or vanishes, with the change."""
+    _lock_chain(db_session)
+    last = db_session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    row = AuditEvent(
+        seq=(last.seq + 1) if last else 1,
+        occurred_at=utcnow(),
+        action=event.action,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        object_type=event.object_type,
+        object_id=event.object_id(),
+        area_path=area_path,
+        ip=actor.ip,
+        data=json.loads(json.dumps(event.data(), default=str)),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    row.hash = compute_hash(row)
+    db_session.add(row)
+    db_session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(*, db_session: Session, batch: int = 5000) -> VerifyResult:
+    prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    for row in _iter_rows(db_session, batch):
+        if row.seq != expected_seq:
+            return VerifyResult(False, checked, expected_seq, f"row with seq {expected_seq} is missing")
+        if row.prev_hash != prev:
+            return VerifyResult(False, checked, row.seq, "prev_hash does not match the previous row's hash")
+        if compute_hash(row) != row.hash:
+            return VerifyResult(False, checked, row.seq, "row content does not match its hash")
+        prev = row.hash
+        expected_seq += 1
+        checked += 1
+    return VerifyResult(True, checked)
+
+
+def _iter_rows(db_session: Session, batch: int) -> Iterator[AuditEvent]:
+    last_seq = 0
+    while True:
+        rows = db_session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_seq = rows[-1].seq
+        db_session.expunge_all()
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    action: str | None = None
+    actor: str | None = None
+    object_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    area_path: str | None = None
+
+
+def _filtered(stmt: Select, flt: AuditFilter) -> Select:
+    if flt.action:
+        stmt = stmt.where(AuditEvent.action.startswith(flt.action))
+    if flt.actor:
+        stmt = stmt.where(AuditEvent.actor_label == flt.actor)
+    if flt.object_type:
+        stmt = stmt.where(AuditEvent.object_type == flt.object_type)
+    if flt.since:
+        stmt = stmt.where(AuditEvent.occurred_at >= flt.since)
+    if flt.until:
+        stmt = stmt.where(AuditEvent.occurred_at < flt.until)
+    if flt.area_path:
+        stmt = stmt.where(
+            (AuditEvent.area_path == flt.area_path) | AuditEvent.area_path.startswith(flt.area_path + "/")
+        )
+    return stmt
+
+
+def list_events(
+    *, db_session: Session, flt: AuditFilter, limit: int = 100, before_seq: int | None = None
+) -> list[AuditEvent]:
+    stmt = _filtered(select(AuditEvent), flt).order_by(AuditEvent.seq.desc()).limit(limit)
+    if before_seq:
+        stmt = stmt.where(AuditEvent.seq < before_seq)
+    return list(db_session.scalars(stmt))
+
+
+def iter_events(*, db_session: Session, flt: AuditFilter) -> Iterator[AuditEvent]:
+    stmt = _filtered(select(AuditEvent), flt).order_by(AuditEvent.seq)
+    yield from db_session.scalars(stmt.execution_options(yield_per=2000))
+
+
+def count_events(*, db_session: Session, flt: AuditFilter) -> int:
+    return db_session.scalar(_filtered(select(func.count(AuditEvent.id)), flt)) or 0
+
+
+CSV_COLUMNS = ["seq", "occurred_at", "action", "actor_label", "object_type", "object_id", "area_path", "ip", "data", "hash"]
+
+
+def csv_row(event: AuditEvent) -> list[Any]:
+    return [
+        event.seq,
+        event.occurred_at.isoformat(),
+        event.action,
+        event.actor_label,
+        event.object_type or "",
+        event.object_id or "",
+        event.area_path or "",
+        event.ip or "",
+        json.dumps(event.data, ensure_ascii=False, sort_keys=True),
+        event.hash,
+    ]

@@ -1,0 +1,449 @@
+"""The ``siskamling`` command."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import secrets
+import socket
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from siskamling.core.config import Environment, Settings
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"invalid settings: {problems}") from None
+    except ValueError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from None
+
+
+def prepare_database(settings: Settings, migrate: bool | None = None):
+    """An engine whose schema is current: migrated now, or refused with the way out."""
+    from siskamling.core import migrate as migrations
+    from siskamling.core.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        current = migrations.current_revision(engine)
+    except Exception as exc:  # connection failures of every driver
+        raise click.ClickException(f"cannot open the database {engine.url.render_as_string()}: {exc}") from None
+    head = migrations.head_revision()
+    if current != head:
+        if migrate if migrate is not None else settings.migrate_on_start:
+            migrations.upgrade(engine)
+        else:
+            raise click.ClickException(
+                f"the database schema is at revision {current or 'none'} but this version needs {head}; "
+                "run `siskamling migrate` (or set SISKAMLING_MIGRATE_ON_START=true)"
+            )
+    return engine
+
+
+@contextmanager
+def unit_of_work(settings: Settings):
+    """One transaction on a current schema: committed at the end, rolled back on any error."""
+    from siskamling.core.db import make_session_factory, session_scope
+
+    engine = prepare_database(settings)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use by another program: stop it, or choose another "
+                    f"port with --port"
+                ) from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+                raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise
+
+
+def run_server(settings: Settings, engine) -> None:
+    import uvicorn
+
+    from siskamling.app import create_app
+    from siskamling.core.vendor import missing
+
+    check_port_free(settings.host, settings.port)
+    if missing():
+        click.echo(f"warning: front-end libraries missing ({', '.join(missing())}); run ./run setup", err=True)
+    app = create_app(settings, engine)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+
+
+@click.group()
+@click.version_option(package_name="siskamling")
+def main() -> None:
+    """Siskamling: area-scoped city CCTV, citizen reports and accountability."""
+
+
+@main.command()
+@click.option("--host", help="address to bind (default from settings: 127.0.0.1)")
+@click.option("--port", type=int, help="port to bind (default from settings: 8000)")
+def serve(host: str | None, port: int | None) -> None:
+    """Run a deployment from settings (SISKAMLING_* variables and/or SISKAMLING_CONFIG file)."""
+    settings = load_settings(host=host, port=port)
+    engine = prepare_database(settings)
+    click.echo(f"Siskamling on http://{settings.host}:{settings.port} ({settings.environment}, "
+               f"database {engine.url.render_as_string()})")
+    run_server(settings, engine)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema to the current version."""
+    from siskamling.core import migrate as migrations
+
+    settings = load_settings()
+    engine = prepare_database(settings, migrate=True)
+    click.echo(f"database at revision {migrations.current_revision(engine)}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--areas", "kelurahan", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="real kelurahan boundaries (GeoJSON, Kemendagri codes in kode_kel) instead of the generated city")
+@click.option("--rw", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="RW boundaries to import under --areas (rw_no under kode_kel_kemendagri)")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="where the demo keeps its files")
+@click.option("--reset", is_flag=True, help="throw away the demo database and generate it again")
+def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, data_dir: Path | None, reset: bool) -> None:
+    """Start the web app on an embedded SQLite database loaded with demo data."""
+    import shutil
+
+    from siskamling.demo import service as demo_service
+
+    if rw and not kelurahan:
+        raise click.ClickException("--rw needs --areas (the kelurahan the RWs belong to)")
+    if data_dir is None:
+        tag = "" if kelurahan is None else "-" + hashlib.sha256(
+            f"{kelurahan.resolve()}|{rw.resolve() if rw else ''}".encode()).hexdigest()[:8]
+        data_dir = Path("var") / f"demo{tag}"
+    check_port_free(host, port)
+    if reset and data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / "secret.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    settings = load_settings(
+        environment=Environment.demo, database_url=f"sqlite:///{(data_dir / 'siskamling.db').resolve()}",
+        media_dir=data_dir / "media", secret_key=key_file.read_text().strip(), host=host, port=port,
+        session_cookie_secure=False, demo_accounts_file=data_dir / "accounts.json",
+    )
+    accounts_file = settings.demo_accounts_file
+    engine = prepare_database(settings, migrate=True)
+    if not accounts_file.exists():
+        from siskamling.core.db import make_session_factory, session_scope
+
+        click.echo(f"Creating the demo in {data_dir} …")
+        with session_scope(make_session_factory(engine)) as db:
+            demo_service.import_areas(db, data_dir, kelurahan, rw)
+            created = demo_service.create_accounts(db, settings)
+        demo_service.save_accounts(accounts_file, created)
+    _print_demo(settings, demo_service.load_accounts(accounts_file))
+    run_server(settings, engine)
+
+
+def _print_demo(settings: Settings, accounts_) -> None:
+    click.echo("")
+    click.echo(f"  Siskamling demo: http://{settings.host}:{settings.port}")
+    click.echo("  Demo accounts (username / password / role @ area):")
+    for a in accounts_:
+        role = f"{a.role} @ {a.area_code}" if a.role else "warga (no area role)"
+        click.echo(f"    {a.username:<10} {a.password:<22} {role}{'  · ' + a.note if a.note else ''}")
+        if a.totp_secret:
+            click.echo(f"    {'':<10} two-factor key {a.totp_secret} "
+                       f"(or: siskamling users totp-code {a.username} --data-dir …)")
+    click.echo("")
+
+
+# --- areas -----------------------------------------------------------------------------------
+
+
+@main.group()
+def areas() -> None:
+    """Import boundaries and locate points."""
+
+
+@areas.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--level", required=True, help="provinsi | kota | kecamatan | kelurahan | rw | rt")
+@click.option("--code-prop", help="property holding the area's Kemendagri code (e.g. kode_kel)")
+@click.option("--name-prop", help="property holding the area's name (e.g. nama_kel)")
+@click.option("--parent-prop", help="property holding the parent's code (e.g. kode_kel_kemendagri for RW)")
+@click.option("--number-prop", help="RW/RT: property holding the number, combined with --parent-prop into the code")
+@click.option("--attr", "attrs", multiple=True, help="property to keep as an area attribute (repeatable)")
+@click.option("--ancestor-name", multiple=True, metavar="LEVEL=PROP",
+              help="property naming an ancestor created from the codes, e.g. kota=nama_kab (repeatable)")
+@click.option("--names", "names_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="official code list (CSV with kode,nama) to name parents and areas")
+@click.option("--on-duplicate", type=click.Choice(["error", "merge"]), default="error", show_default=True,
+              help="features sharing a code: refuse the file, or merge them as parts of one area")
+@click.option("--on-missing-code", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+              help="features without a code: refuse the file, or skip them (listed in the summary)")
+def areas_import(path: Path, level: str, code_prop, name_prop, parent_prop, number_prop, attrs, ancestor_name,
+                 names_file, on_duplicate, on_missing_code) -> None:
+    """Import a GeoJSON (or CSV, for RTs without polygons) boundary file. All or nothing."""
+    from siskamling.areas import importer
+    from siskamling.areas import service as area_service
+    from siskamling.audit.service import Actor
+
+    try:
+        lvl = importer.parse_level(level)
+        ancestor_props = {}
+        for item in ancestor_name:
+            key, _, prop = item.partition("=")
+            if not prop:
+                raise click.BadParameter(f"{item!r}: write LEVEL=PROPERTY", param_hint="--ancestor-name")
+            ancestor_props[importer.parse_level(key)] = [prop]
+        if not (code_prop or number_prop):
+            code_prop, name_prop, parent_prop = _default_props(lvl, code_prop, name_prop, parent_prop)
+        opts = importer.ImportOptions(
+            level=lvl, code_prop=code_prop, name_prop=name_prop, parent_prop=parent_prop, number_prop=number_prop,
+            attr_props=list(attrs), ancestor_name_props=ancestor_props,
+            names=importer.read_names(names_file) if names_file else {},
+            on_duplicate=importer.OnDuplicate(on_duplicate), on_missing_code=importer.OnMissingCode(on_missing_code),
+        )
+        with unit_of_work(load_settings()) as db:
+            report = area_service.import_file(db_session=db, path=path, opts=opts, actor=Actor.system("cli"))
+    except importer.ImportFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
+    for line in (report.merged + report.skipped)[:20]:
+        click.echo(f"  note: {line}")
+
+
+def _default_props(level, code_prop, name_prop, parent_prop):
+    from siskamling.areas.models import Level
+
+    defaults = {
+        Level.provinsi: ("kode_prov", "nama_prov", None),
+        Level.kota: ("kode_kab", "nama_kab", "kode_prov"),
+        Level.kecamatan: ("kode_kec", "nama_kec", "kode_kab"),
+        Level.kelurahan: ("kode_kel", "nama_kel", "kode_kec"),
+        Level.rw: ("kode_rw", "nama_rw", "kode_kel"),
+        Level.rt: ("kode_rt", "nama_rt", "kode_rw"),
+    }[level]
+    return code_prop or defaults[0], name_prop or defaults[1], parent_prop or defaults[2]
+
+
+@areas.command("locate")
+@click.argument("lat", type=float)
+@click.argument("lon", type=float)
+def areas_locate(lat: float, lon: float) -> None:
+    """Print the areas a point falls in, as JSON (deepest first)."""
+    from siskamling.areas import service as area_service
+    from siskamling.core.errors import DomainError
+
+    settings = load_settings()
+    with unit_of_work(settings) as db:
+        try:
+            location = area_service.locate(db_session=db, lat=lat, lon=lon,
+                                           edge_tolerance_m=settings.locate_edge_tolerance_m)
+        except DomainError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(location.as_dict(), ensure_ascii=False, indent=2))
+    if location.status == "outside":
+        sys.exit(3)
+
+
+@areas.command("add")
+@click.option("--level", type=click.Choice(["rw", "rt"]), required=True)
+@click.option("--parent", "parent_code", required=True, help="code of the kelurahan (for RW) or RW (for RT)")
+@click.option("--number", type=int, required=True)
+@click.option("--name")
+def areas_add(level: str, parent_code: str, number: int, name: str | None) -> None:
+    """Create one RW or RT by number, without a polygon."""
+    from siskamling.areas import service as area_service
+    from siskamling.areas.models import Level
+    from siskamling.audit.service import Actor
+    from siskamling.core.errors import DomainError
+
+    try:
+        with unit_of_work(load_settings()) as db:
+            area = area_service.add_area(db_session=db, level=Level(level), parent_code=parent_code, number=number,
+                                         name=name, actor=Actor.system("cli"))
+            click.echo(f"created {area.level} {area.code} ({area.name})")
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Create users, grant and revoke roles."""
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    from siskamling.core.time import WIB
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T18:00 (WIB if no offset)", param_hint=name) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=WIB)
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--name", "full_name", required=True, help="full name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--email")
+@click.option("--phone")
+@click.option("--unit", help="work unit, e.g. 'Satpol PP Jakarta Pusat'")
+def users_create(username, full_name, password, email, phone, unit) -> None:
+    """Create a user (roles come from grants)."""
+    from siskamling.accounts import service as accounts
+    from siskamling.audit.service import Actor
+    from siskamling.core.errors import DomainError
+
+    try:
+        with unit_of_work(load_settings()) as db:
+            user = accounts.create_user(db_session=db, username=username, full_name=full_name, password=password,
+                                        email=email, phone=phone, unit=unit, actor=Actor.system("cli"))
+            click.echo(f"created user {user.username}")
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@users.command("grant")
+@click.argument("username")
+@click.argument("role")
+@click.argument("area_code")
+@click.option("--from", "starts", help="start of the grant (ISO time, WIB if no offset)")
+@click.option("--until", "ends", help="end of the grant, e.g. the end of a satpam's duty")
+def users_grant(username, role, area_code, starts, ends) -> None:
+    """Give USERNAME the ROLE over AREA_CODE and everything below it."""
+    from siskamling.accounts import service as accounts
+    from siskamling.audit.service import Actor
+    from siskamling.core.errors import DomainError
+
+    try:
+        with unit_of_work(load_settings()) as db:
+            grant = accounts.add_grant(db_session=db, username=username, role=role, area_code=area_code,
+                                       starts_at=_parse_time(starts, "--from"), ends_at=_parse_time(ends, "--until"),
+                                       actor=Actor.system("cli"))
+            click.echo(f"grant {grant.id}: {username} is {role} over {area_code}")
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@users.command("revoke")
+@click.argument("grant_id", type=int)
+def users_revoke(grant_id: int) -> None:
+    """Revoke a grant (see `users list` for ids)."""
+    from siskamling.accounts import service as accounts
+    from siskamling.audit.service import Actor
+    from siskamling.core.errors import DomainError
+
+    try:
+        with unit_of_work(load_settings()) as db:
+            accounts.revoke_grant(db_session=db, grant_id=grant_id, actor=Actor.system("cli"))
+            click.echo(f"grant {grant_id} revoked")
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def users_list(as_json: bool) -> None:
+    """List users with their grants."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from siskamling.accounts.models import User
+    from siskamling.core.time import format_wib, utcnow
+
+    now = utcnow()
+    with unit_of_work(load_settings()) as db:
+        rows = []
+        for u in db.scalars(select(User).options(selectinload(User.grants)).order_by(User.username)):
+            grants = [{"id": g.id, "role": g.role, "area": g.area.code, "active": g.is_active(now),
+                       "from": format_wib(g.starts_at), "until": format_wib(g.ends_at),
+                       "revoked": g.revoked_at is not None} for g in u.grants]
+            rows.append({"username": u.username, "name": u.full_name, "active": u.is_active,
+                         "totp": u.totp_enabled_at is not None, "grants": grants})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for r in rows:
+        click.echo(f"{r['username']:<16} {r['name']}{'' if r['active'] else '  (disabled)'}")
+        for g in r["grants"]:
+            state = "revoked" if g["revoked"] else ("active" if g["active"] else "inactive")
+            window = f" {g['from'] or '…'} → {g['until'] or '…'}" if g["from"] or g["until"] else ""
+            click.echo(f"    #{g['id']:<5} {g['role']:<9} {g['area']:<24} {state}{window}")
+
+
+@users.command("totp-code")
+@click.argument("username")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("var/demo"),
+              show_default=True)
+def users_totp_code(username: str, data_dir: Path) -> None:
+    """Demo only: print a demo account's current two-factor code."""
+    from siskamling.accounts import service as accounts
+
+    db_file, key_file = data_dir / "siskamling.db", data_dir / "secret.key"
+    if not (data_dir / "accounts.json").exists() or not key_file.exists():
+        raise click.ClickException(f"{data_dir} is not a demo folder: this command works on demo data only")
+    settings = load_settings(environment=Environment.demo, database_url=f"sqlite:///{db_file.resolve()}",
+                             secret_key=key_file.read_text().strip(), session_cookie_secure=False)
+    with unit_of_work(settings) as db:
+        user = accounts.get_user(db_session=db, username=username)
+        if user is None or not user.totp_secret_enc:
+            raise click.ClickException(f"{username} has no two-factor key")
+        click.echo(accounts.current_totp(settings=settings, user=user))
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Verify and export the audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; names the first tampered row."""
+    from siskamling.audit import service as audit_service
+
+    with unit_of_work(load_settings()) as db:
+        result = audit_service.verify_chain(db_session=db)
+    if result.ok:
+        click.echo(f"audit chain intact: {result.checked} event(s) verified")
+        return
+    click.echo(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
+               f"({result.checked} event(s) before it verified)", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

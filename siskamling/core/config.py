@@ -1,0 +1,120 @@
+"""Typed settings, read once from ``SISKAMLING_*`` environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+INSECURE_SECRET = "change-me-insecure-development-key-0000000000"
+
+
+class Environment(StrEnum):
+    production = "production"
+    development = "development"
+    demo = "demo"
+    test = "test"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SISKAMLING_", extra="forbid")
+
+    environment: Environment = Field(
+        Environment.production,
+        description="production refuses insecure values; demo/development/test relax them",
+    )
+    database_url: str = Field(
+        "sqlite:///var/siskamling.db",
+        description="SQLAlchemy URL: sqlite:///path (embedded default) or postgresql+psycopg://…",
+    )
+    media_dir: Path = Field(Path("var/media"), description="folder for recordings, snapshots and uploads")
+    secret_key: str = Field(
+        INSECURE_SECRET,
+        description="key for signing cookies, CSRF tokens and encrypting secrets at rest; ≥ 32 characters",
+    )
+    host: str = Field("127.0.0.1", description="address `siskamling serve` binds to")
+    port: int = Field(8000, ge=1, le=65535, description="port `siskamling serve` binds to")
+    migrate_on_start: bool = Field(
+        True, description="run pending database migrations when the server starts; if false, refuse to start"
+    )
+    session_cookie_secure: bool = Field(
+        True, description="send the session cookie only over HTTPS (must be true in production)"
+    )
+    session_hours: float = Field(12, gt=0, description="a login session ends after this many idle hours")
+    login_max_failures: int = Field(5, ge=1, description="failed logins before an account is locked")
+    login_lockout_minutes: float = Field(15, gt=0, description="how long a locked account stays locked")
+    totp_issuer: str = Field("Siskamling", description="issuer name shown in authenticator apps")
+    default_language: str = Field("id", pattern="^(id|en)$", description="UI language before a user picks one")
+    tile_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Leaflet base map tile URL; empty for no base map (offline sites)",
+    )
+    tile_attribution: str = Field(
+        "&copy; OpenStreetMap contributors", description="attribution shown for the base map tiles"
+    )
+    locate_edge_tolerance_m: float = Field(
+        300, ge=0, description="points this close outside the outermost areas resolve to the nearest area"
+    )
+    demo_accounts_file: Path | None = Field(
+        None, description="where `siskamling demo` keeps the generated demo passwords"
+    )
+
+    @model_validator(mode="after")
+    def refuse_insecure_production(self) -> Settings:
+        if self.environment != Environment.production:
+            return self
+        problems = []
+        if self.secret_key == INSECURE_SECRET or len(self.secret_key) < 32:
+            problems.append("SISKAMLING_SECRET_KEY must be set to a random value of at least 32 characters")
+        if not self.session_cookie_secure:
+            problems.append("SISKAMLING_SESSION_COOKIE_SECURE must be true in production (serve over HTTPS)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments win, then the environment, then the config file.
+        return init_settings, env_settings, TomlFileSource(settings_cls)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the file named by ``SISKAMLING_CONFIG`` (TOML, keys as the field names)."""
+
+    def __call__(self) -> dict[str, Any]:
+        import os
+
+        path = os.environ.get("SISKAMLING_CONFIG")
+        if not path:
+            return {}
+        try:
+            with open(path, "rb") as fh:
+                return tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ValueError(f"config file {path} (SISKAMLING_CONFIG) does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {path} is not valid TOML: {exc}") from exc
+
+    def get_field_value(self, field, field_name):  # required by the base class; __call__ does the work
+        return None, field_name, False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

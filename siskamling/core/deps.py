@@ -1,0 +1,147 @@
+"""Request dependencies: the database session, who is asking, and the guards every route
+declares. A route is either ``Depends(public)`` or guarded by ``require(...)``/``login_pending``;
+``tests/test_routes.py`` walks the route table and fails on any route that is neither."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from siskamling.accounts import service as accounts
+from siskamling.accounts.models import LoginSession
+from siskamling.audit.service import Actor
+from siskamling.core.config import Settings
+from siskamling.core.db import session_scope
+from siskamling.core.errors import Forbidden, Unauthenticated
+from siskamling.core.permissions import Permission
+from siskamling.core.scope import Principal
+from siskamling.core.security import csrf_valid
+
+SESSION_COOKIE = "siskamling_session"
+CSRF_COOKIE = "siskamling_csrf"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with session_scope(request.app.state.session_factory) as session:
+        yield session
+
+
+# scope="function": commit before the response leaves, so a client that follows a redirect
+# always sees what the request wrote.
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+class MfaRequired(Unauthenticated):
+    def __init__(self, enrolled: bool) -> None:
+        super().__init__("Two-factor verification required")
+        self.enrolled = enrolled
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _login_session(request: Request, db: Session, settings: Settings) -> LoginSession | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return accounts.resolve_session(db_session=db, settings=settings, token=token)
+
+
+def get_principal(request: Request, db: SessionDep, settings: SettingsDep) -> Principal | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        user = accounts.resolve_token(db_session=db, raw=auth[7:].strip())
+        if user is None:
+            raise Unauthenticated("Invalid, expired or revoked API token")
+        principal = accounts.principal_for(db_session=db, user=user, via_token=True)
+    else:
+        row = _login_session(request, db, settings)
+        if row is None:
+            return None
+        if not row.mfa_passed and accounts.needs_mfa(db_session=db, user=row.user):
+            request.state.pending_session = row
+            return None
+        request.state.login_session = row
+        principal = accounts.principal_for(db_session=db, user=row.user)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
+
+
+def _raise_unauthenticated(request: Request) -> None:
+    pending = getattr(request.state, "pending_session", None)
+    if pending is not None:
+        raise MfaRequired(enrolled=pending.user.totp_secret_enc is not None)
+    raise Unauthenticated("Please log in")
+
+
+def require(permission: Permission | None = None):
+    """Guard: a logged-in user (with a second factor where their role needs one) who holds
+    ``permission`` somewhere. What they may see inside is decided by the scope helpers."""
+
+    def guard(request: Request, principal: PrincipalDep) -> Principal:
+        if principal is None:
+            _raise_unauthenticated(request)
+        if permission is not None and not principal.can(permission):
+            raise Forbidden("You do not have access to this page")
+        return principal
+
+    guard.__siskamling_guard__ = permission or "login"  # type: ignore[attr-defined]
+    return guard
+
+
+def login_pending(request: Request, db: SessionDep, settings: SettingsDep) -> LoginSession:
+    """Guard for the second login step: a session that passed the password but not yet TOTP."""
+    row = _login_session(request, db, settings)
+    if row is None:
+        raise Unauthenticated("Please log in")
+    return row
+
+
+login_pending.__siskamling_guard__ = "login-pending"  # type: ignore[attr-defined]
+
+
+def public() -> None:
+    """Marks a route as open to everyone. Use sparingly and deliberately."""
+
+
+public.__siskamling_public__ = True  # type: ignore[attr-defined]
+
+CurrentUser = Annotated[Principal, Depends(require())]
+
+
+def actor_of(request: Request, principal: Principal | None) -> Actor:
+    if principal is None:
+        return Actor(None, "anonymous", client_ip(request))
+    return Actor(principal.user_id, principal.username, client_ip(request))
+
+
+async def csrf_protect(request: Request) -> None:
+    """Every state-changing request made with cookies carries a CSRF token, in the form field
+    ``csrf_token`` or the ``X-CSRF-Token`` header (HTMX, fetch). Bearer-token API calls carry no
+    cookies and need none."""
+    if request.method in SAFE_METHODS or request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    token = request.headers.get("x-csrf-token")
+    if token is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get("csrf_token")
+        token = value if isinstance(value, str) else None
+    if not csrf_valid(request.app.state.settings.secret_key, request.cookies.get(CSRF_COOKIE), token):
+        raise Forbidden("The form has expired or did not come from this site. Reload the page and try again.")

@@ -1,0 +1,41 @@
+"""Roles (DESIGN.md) and what each may do. A grant of a role over an area gives these
+permissions over that area and everything below it."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    admin = "admin"  # Diskominfotik: the whole city
+    operator = "operator"  # kota / kecamatan / kelurahan operator
+    officer = "officer"  # ASN of a unit
+    ketua_rw = "ketua_rw"
+    ketua_rt = "ketua_rt"
+    fkdm = "fkdm"
+    satpam = "satpam"
+    linmas = "linmas"
+
+
+class Permission(StrEnum):
+    area_view = "area.view"
+    user_view = "user.view"
+    user_manage = "user.manage"
+    grant_manage = "grant.manage"  # operators: community roles inside their area only
+    audit_view = "audit.view"
+    area_manage = "area.manage"
+
+
+COMMUNITY_ROLES = frozenset({Role.ketua_rw, Role.ketua_rt, Role.fkdm, Role.satpam, Role.linmas})
+MFA_ROLES = frozenset({Role.admin, Role.operator})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.admin: frozenset(Permission),
+    Role.operator: frozenset({Permission.area_view, Permission.user_view, Permission.grant_manage}),
+    Role.officer: frozenset({Permission.area_view}),
+    **{role: frozenset({Permission.area_view}) for role in COMMUNITY_ROLES},
+}
+
+# Which roles an operator may hand out inside their own area.
+GRANTABLE_BY = {
+    Role.admin: frozenset(Role),
+    Role.operator: COMMUNITY_ROLES | {Role.officer},
+}

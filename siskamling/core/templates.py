@@ -1,0 +1,37 @@
+"""One Jinja environment for every domain's templates (``<domain>/templates/<domain>/…``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup
+
+from siskamling.core import i18n
+from siskamling.core.time import format_wib
+
+PACKAGE = Path(__file__).resolve().parent.parent
+DOMAINS = ["core", "web", "accounts", "areas", "audit"]
+
+
+def _tojson_attr(value) -> Markup:
+    return Markup(json.dumps(value, ensure_ascii=False).replace("&", "\\u0026").replace("<", "\\u003c")
+                  .replace(">", "\\u003e").replace("'", "\\u0027"))
+
+
+def build_templates() -> Jinja2Templates:
+    loader = ChoiceLoader([FileSystemLoader(str(PACKAGE / d / "templates")) for d in DOMAINS])
+    templates = Jinja2Templates(directory=str(PACKAGE / "core" / "templates"))
+    env = templates.env
+    env.loader = loader
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.filters["wib"] = format_wib
+    env.filters["tojson_safe"] = _tojson_attr
+    env.globals["LANGUAGES"] = i18n.LANGUAGES
+    return templates
+
+
+templates = build_templates()

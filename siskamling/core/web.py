@@ -1,0 +1,85 @@
+"""Rendering pages and mapping domain errors to responses, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from siskamling.core import i18n
+from siskamling.core.deps import CSRF_COOKIE, MfaRequired
+from siskamling.core.errors import DomainError, Unauthenticated
+from siskamling.core.permissions import Permission
+from siskamling.core.security import csrf_token
+from siskamling.core.templates import templates
+
+log = logging.getLogger(__name__)
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/readyz")
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    settings = request.app.state.settings
+    csrf_id = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "csrf_id", "")
+    principal = getattr(request.state, "principal", None)
+    ctx = {
+        "principal": principal,
+        "principal_permissions": {p.value for p in Permission if principal and principal.can(p)},
+        "csrf_token": csrf_token(settings.secret_key, csrf_id),
+        "lang": i18n.current_language.get(),
+        "settings": settings,
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def _translated(exc: DomainError) -> str:
+    message = i18n.gettext(exc.message)
+    return message % exc.params if exc.params else message
+
+
+def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {"error": {"code": code, "message": message}}
+        if details is not None:
+            body["error"]["details"] = details
+        return JSONResponse(body, status_code=status)
+    template = "core/error_partial.html" if request.headers.get("hx-request") else "core/error.html"
+    return render(request, template, {"status": status, "message": message}, status_code=status)
+
+
+async def domain_error_handler(request: Request, exc: DomainError) -> Response:
+    if isinstance(exc, Unauthenticated) and not wants_json(request):
+        if isinstance(exc, MfaRequired):
+            return RedirectResponse("/login/totp" if exc.enrolled else "/account/totp/setup", status_code=303)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    return error_response(request, exc.status_code, exc.code, _translated(exc))
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> Response:
+    details = [
+        {"field": ".".join(str(p) for p in err.get("loc", ())[1:]), "message": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    fields = ", ".join(d["field"] for d in details if d["field"])
+    message = i18n.gettext("Some fields are missing or invalid: %(fields)s") % {"fields": fields}
+    return error_response(request, 422, "invalid", message, details)
+
+
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> Response:
+    messages = {404: "Page not found", 405: "Method not allowed"}
+    message = i18n.gettext(messages.get(exc.status_code, "Request could not be handled"))
+    return error_response(request, exc.status_code, "http_%s" % exc.status_code, message)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "internal", i18n.gettext("Something went wrong on our side. Please try again."))

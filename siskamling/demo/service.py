@@ -1,0 +1,126 @@
+"""Load the demo: areas (generated, or real boundary files) and one account per role."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siskamling.accounts import service as accounts
+from siskamling.areas import importer
+from siskamling.areas import service as areas
+from siskamling.areas.models import Area, Level
+from siskamling.audit.service import Actor
+from siskamling.core.config import Settings
+from siskamling.core.time import utcnow
+from siskamling.demo.city import generate
+
+ACTOR = Actor.system("demo")
+
+# The options that read Jakarta's boundary files (../shared/data/boundaries/ and the same
+# sources): Kemendagri codes in kode_kel, RW numbers in rw_no under kode_kel_kemendagri.
+KELURAHAN_OPTIONS = dict(code_prop="kode_kel", name_prop="nama_kel", parent_prop="kode_kec")
+RW_OPTIONS = dict(parent_prop="kode_kel_kemendagri", number_prop="rw_no", attr_props=["floodprone"],
+                  on_duplicate=importer.OnDuplicate.merge, on_missing_code=importer.OnMissingCode.skip)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: str | None
+    area_code: str | None
+    password: str
+    totp_secret: str | None = None
+    note: str = ""
+
+
+def import_areas(db_session: Session, folder: Path, kelurahan: Path | None, rw: Path | None) -> None:
+    if kelurahan is None:
+        paths = generate(folder)
+        _import(db_session, paths["kelurahan"], Level.kelurahan, **KELURAHAN_OPTIONS)
+        _import(db_session, paths["rw"], Level.rw, parent_prop="kode_kel", number_prop="rw_no",
+                attr_props=["floodprone"])
+        _import(db_session, paths["rt"], Level.rt, parent_prop="kode_rw", number_prop="rt_no")
+        return
+    _import(db_session, kelurahan, Level.kelurahan, **KELURAHAN_OPTIONS)
+    if rw is not None:
+        _import(db_session, rw, Level.rw, **RW_OPTIONS)
+
+
+def _import(db_session: Session, path: Path, level: Level, **options) -> None:
+    report = areas.import_file(db_session=db_session, path=path,
+                               opts=importer.ImportOptions(level=level, **options), actor=ACTOR)
+    print(f"  {path.name}: {report.summary()}")
+
+
+def _home_kelurahan(db_session: Session) -> Area:
+    """The kelurahan the demo accounts watch: the first by code that has RWs."""
+    with_rw = select(Area.parent_id).where(Area.level == Level.rw)
+    kel = db_session.scalar(select(Area).where(Area.level == Level.kelurahan, Area.id.in_(with_rw)).order_by(Area.code))
+    return kel or db_session.scalar(select(Area).where(Area.level == Level.kelurahan).order_by(Area.code))
+
+
+def _children(db_session: Session, area: Area) -> list[Area]:
+    return list(db_session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.code)))
+
+
+def create_accounts(db_session: Session, settings: Settings) -> list[DemoAccount]:
+    root = db_session.scalar(select(Area).where(Area.parent_id.is_(None)).order_by(Area.code))
+    kel = _home_kelurahan(db_session)
+    rws = _children(db_session, kel)
+    if not rws:
+        rws = [areas.add_area(db_session=db_session, level=Level.rw, parent_code=kel.code, number=1, name=None,
+                              actor=ACTOR)]
+    rw1 = rws[0]
+    rts = _children(db_session, rw1)
+    if not rts:
+        rts = [areas.add_area(db_session=db_session, level=Level.rt, parent_code=rw1.code, number=n, name=None,
+                              actor=ACTOR) for n in (1, 2, 3)]
+    # A second kelurahan with its own operator shows that areas do not see each other.
+    other = db_session.scalar(select(Area).where(Area.level == Level.kelurahan, Area.id != kel.id).order_by(Area.code))
+    now = utcnow()
+    plan = [
+        ("admin", "Admin Diskominfotik", "admin", root, None, "Diskominfotik"),
+        ("operator", "Operator Kelurahan " + kel.name, "operator", kel, None, "Kelurahan " + kel.name),
+        ("officer", "Petugas Kelurahan " + kel.name, "officer", kel, None, "Kelurahan " + kel.name),
+        ("ketua.rw", f"Ketua {rw1.name}", "ketua_rw", rw1, None, None),
+        ("ketua.rt", f"Ketua {rts[0].name}", "ketua_rt", rts[0], None, None),
+        ("fkdm", "Anggota FKDM " + kel.name, "fkdm", kel, None, None),
+        ("satpam", "Satpam " + rw1.name, "satpam", rw1, (now - timedelta(hours=1), now + timedelta(hours=12)), None),
+        ("linmas", "Linmas " + kel.name, "linmas", kel, None, None),
+        ("warga", "Warga Demo", None, None, None, None),
+    ]
+    if other is not None:
+        plan.append(("operator2", "Operator Kelurahan " + other.name, "operator", other, None, "Kelurahan " + other.name))
+    out = []
+    for username, full_name, role, area, window, unit in plan:
+        password = secrets.token_urlsafe(9)
+        user = accounts.create_user(db_session=db_session, username=username, full_name=full_name,
+                                    password=password, unit=unit, actor=ACTOR)
+        note = ""
+        if role:
+            starts, ends = window or (None, None)
+            accounts.add_grant(db_session=db_session, username=username, role=role, area_code=area.code,
+                               starts_at=starts, ends_at=ends, actor=ACTOR)
+            if window:
+                note = "duty grant for the next 12 hours"
+        secret = None
+        if role in ("admin", "operator"):
+            secret = accounts.new_totp_secret()
+            accounts.install_totp_secret(settings=settings, user=user, secret=secret)
+        out.append(DemoAccount(username, role, area.code if area else None, password, secret, note))
+    return out
+
+
+def save_accounts(path: Path, accounts_: list[DemoAccount]) -> None:
+    path.write_text(json.dumps([a.__dict__ for a in accounts_], indent=1))
+    path.chmod(0o600)
+
+
+def load_accounts(path: Path) -> list[DemoAccount]:
+    return [DemoAccount(**row) for row in json.loads(path.read_text())]

@@ -1,0 +1,8 @@
+"""Imports every domain's models so the metadata is complete (migrations, tests)."""
+
+from siskamling.accounts import models as accounts  # noqa: F401
+from siskamling.areas import models as areas  # noqa: F401
+from siskamling.audit import models as audit  # noqa: F401
+from siskamling.core.db import Base
+
+metadata = Base.metadata
