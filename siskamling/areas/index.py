@@ -197,7 +197,7 @@ _lock = threading.Lock()
 
 def get_index(db_session: Session) -> AreaIndex:
     """The index for the current area revision (one small query to check it)."""
-    key = str(db_session.get_bind().url)
+    key = str(db_session.get_bind().engine.url)
     token = db_session.scalar(select(AreaRevision.token).where(AreaRevision.id == 1)) or ""
     cached = _cache.get(key)
     if cached and cached[0] == token:

@@ -69,14 +69,14 @@ def child_counts(*, db_session: Session, area_ids: list[int]) -> dict[int, int]:
     rows = db_session.execute(
         select(Area.parent_id, func.count(Area.id)).where(Area.parent_id.in_(area_ids)).group_by(Area.parent_id)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def count_by_level(*, db_session: Session, path: str | None = None) -> dict[str, int]:
     stmt = select(Area.level, func.count(Area.id)).group_by(Area.level)
     if path:
         stmt = stmt.where(Area.path.startswith(path + "/", autoescape=True))
-    return dict(db_session.execute(stmt).tuples().all())
+    return dict(db_session.execute(stmt).all())
 
 
 def feature_collection(areas: list[Area], counts: dict[int, dict[str, int]]) -> str:
