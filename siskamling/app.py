@@ -33,6 +33,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         version="0.1.0",
         docs_url="/api/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
         dependencies=[Depends(csrf_protect)],
     )

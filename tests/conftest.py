@@ -174,6 +174,7 @@ def login_as(app, db, settings):
         user = accounts.get_user(db_session=db, username=username)
         token = accounts.start_session(db_session=db, settings=settings, user=user, mfa_passed=True, ip="127.0.0.1",
                                        user_agent="pytest")
+        db.commit()  # as its own request would: a later failing request must not roll it back
         b.client.cookies.set(SESSION_COOKIE, token)
         return b
 
@@ -187,6 +188,7 @@ def token_for(db):
     def _token(username: str) -> dict[str, str]:
         user = accounts.get_user(db_session=db, username=username)
         _row, raw = accounts.create_token(db_session=db, user=user, name="pytest", actor=Actor.system("tests"))
+        db.commit()
         return {"Authorization": f"Bearer {raw}"}
 
     return _token
