@@ -171,19 +171,18 @@ class AreaIndex:
             chosen_up = np.where(hit, ids, deepest)
         missing = np.flatnonzero(deepest < 0)
         if len(missing):
-            self._nearest(points, missing, edge_tolerance_m, deepest, distance)
+            self._nearest(points, x, y, missing, edge_tolerance_m, deepest, distance)
         distance[deepest < 0] = np.nan
         return BatchResult(deepest, distance)
 
-    def _nearest(self, points, missing, tolerance, deepest, distance) -> None:
+    def _nearest(self, points, x, y, missing, tolerance, deepest, distance) -> None:
         top = self.layers[0]
         if tolerance <= 0:
             return
         # Most points left over are far from every polygon: keep only those within the tolerance
         # of some polygon (envelope test, then the prepared polygon) before the costly search.
-        xy = shapely.get_coordinates(points[missing])
-        src, geo = top.tree.query(shapely.box(xy[:, 0] - tolerance, xy[:, 1] - tolerance,
-                                              xy[:, 0] + tolerance, xy[:, 1] + tolerance))
+        mx, my = x[missing], y[missing]
+        src, geo = top.tree.query(shapely.box(mx - tolerance, my - tolerance, mx + tolerance, my + tolerance))
         near = shapely.dwithin(top.geoms[geo], points[missing[src]], tolerance)
         missing = missing[np.unique(src[near])]
         if not len(missing):

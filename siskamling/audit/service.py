@@ -34,7 +34,7 @@ class Actor:
         return cls(id=None, label=label)
 
 
-def _canonical(event: AuditEvent) -> str:
+def _canonical(event) -> str:
     body = {
         "seq": event.seq,
         "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
@@ -51,7 +51,8 @@ def _canonical(event: AuditEvent) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def compute_hash(event: AuditEvent) -> str:
+def compute_hash(event) -> str:
+    """For an AuditEvent or a plain row with the same columns."""
     return hashlib.sha256(_canonical(event).encode()).hexdigest()
 
 
@@ -113,17 +114,18 @@ def verify_chain(*, db_session: Session, batch: int = 5000) -> VerifyResult:
     return VerifyResult(True, checked)
 
 
-def _iter_rows(db_session: Session, batch: int) -> Iterator[AuditEvent]:
+def _iter_rows(db_session: Session, batch: int) -> Iterator:
+    """Plain rows in seq order, in batches, without filling the session's identity map."""
+    table = AuditEvent.__table__
     last_seq = 0
     while True:
-        rows = db_session.scalars(
-            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+        rows = db_session.execute(
+            select(*table.columns).where(table.c.seq > last_seq).order_by(table.c.seq).limit(batch)
         ).all()
         if not rows:
             return
         yield from rows
         last_seq = rows[-1].seq
-        db_session.expunge_all()
 
 
 @dataclass(frozen=True)
