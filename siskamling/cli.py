@@ -251,7 +251,7 @@ def _default_props(level, code_prop, name_prop, parent_prop):
     return code_prop or defaults[0], name_prop or defaults[1], parent_prop or defaults[2]
 
 
-@areas.command("locate")
+@areas.command("locate", context_settings={"ignore_unknown_options": True})
 @click.argument("lat", type=float)
 @click.argument("lon", type=float)
 def areas_locate(lat: float, lon: float) -> None:
