@@ -164,11 +164,11 @@ def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, data_dir
             demo_service.import_areas(db, data_dir, kelurahan, rw)
             created = demo_service.create_accounts(db, settings)
         demo_service.save_accounts(accounts_file, created)
-    _print_demo(settings, demo_service.load_accounts(accounts_file))
+    _print_demo(settings, demo_service.load_accounts(accounts_file), data_dir)
     run_server(settings, engine)
 
 
-def _print_demo(settings: Settings, accounts_) -> None:
+def _print_demo(settings: Settings, accounts_, data_dir: Path) -> None:
     click.echo("")
     click.echo(f"  Siskamling demo: http://{settings.host}:{settings.port}")
     click.echo("  Demo accounts (username / password / role @ area):")
@@ -177,7 +177,7 @@ def _print_demo(settings: Settings, accounts_) -> None:
         click.echo(f"    {a.username:<10} {a.password:<22} {role}{'  · ' + a.note if a.note else ''}")
         if a.totp_secret:
             click.echo(f"    {'':<10} two-factor key {a.totp_secret} "
-                       f"(or: siskamling users totp-code {a.username} --data-dir …)")
+                       f"(current code: .venv/bin/siskamling users totp-code {a.username} --data-dir {data_dir})")
     click.echo("")
 
 
@@ -443,6 +443,10 @@ def audit_verify() -> None:
     click.echo(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
                f"({result.checked} event(s) before it verified)", err=True)
     sys.exit(1)
+
+
+from siskamling.bench import bench  # noqa: E402
+main.add_command(bench)
 
 
 if __name__ == "__main__":
