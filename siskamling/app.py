@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,11 +28,22 @@ from siskamling.web import pages as web_pages
 STATIC_DIR = Path(__file__).parent / "core" / "static"
 
 
+def content_security_policy(settings: Settings) -> str:
+    """Scripts only from this site; images also from the map tile server."""
+    tiles = urlsplit(settings.tile_url)
+    tile_origin = f" {tiles.scheme}://{tiles.netloc.replace('{s}', '*')}" if tiles.netloc else ""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:{tile_origin}; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'"
+    )
+
+
 def create_app(settings: Settings, engine=None) -> FastAPI:
     app = FastAPI(
         title="Siskamling API",
         version="0.1.0",
-        docs_url="/api/docs",
+        docs_url=None,  # served by web.pages from the vendored Swagger UI, not a CDN
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
@@ -45,6 +57,8 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, web.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, web.http_error_handler)
     app.add_exception_handler(Exception, web.unexpected_error_handler)
+
+    csp = content_security_policy(settings)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):
@@ -64,6 +78,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", csp)
         route = request.scope.get("route")
         label = getattr(route, "path", "unmatched")
         metrics.http_requests.labels(request.method, label, response.status_code).inc()

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from siskamling.core.db import read_only
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -25,7 +27,7 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -15,6 +15,8 @@ FILES = [
     ("leaflet", "dist/leaflet.js", "leaflet/leaflet.js"),
     ("leaflet", "dist/leaflet.css", "leaflet/leaflet.css"),
     ("leaflet", "dist/images", "leaflet/images"),
+    ("swagger-ui-dist", "swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"),
+    ("swagger-ui-dist", "swagger-ui.css", "swagger-ui/swagger-ui.css"),
 ]
 
 

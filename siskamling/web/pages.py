@@ -12,6 +12,7 @@ from sqlalchemy import text
 from siskamling.areas import service as areas
 from siskamling.core import i18n, metrics
 from siskamling.core.deps import CurrentUser, SessionDep, public
+from siskamling.core.db import read_only
 from siskamling.core.migrate import is_current
 from siskamling.core.web import render
 
@@ -43,7 +44,7 @@ def healthz():
 def readyz(request: Request):
     engine = request.app.state.engine
     try:
-        with engine.connect() as conn:
+        with read_only(engine) as conn:
             conn.execute(text("SELECT 1"))
         current = is_current(engine)
     except Exception as exc:  # any database failure means "not ready"
@@ -52,6 +53,12 @@ def readyz(request: Request):
         return JSONResponse({"status": "unavailable", "database": "schema is not at the current migration"},
                             status_code=503)
     return {"status": "ready"}
+
+
+@router.get("/api/docs", dependencies=[Depends(public)], include_in_schema=False)
+def api_docs(request: Request):
+    """Interactive API documentation (Swagger UI from the npm registry, served locally)."""
+    return render(request, "web/api_docs.html")
 
 
 @router.get("/metrics", dependencies=[Depends(public)])

@@ -180,26 +180,31 @@ def browser_page(chromium_browser, live_server):
         context.close()
 
 
-# --- actions shared by the tests -----------------------------------------------------------------
+# --- actions shared by the tests (and make_screenshot.py) ------------------------------------------
+
+
+def log_in_through_forms(page, site: LiveSite, username: str, next_url: str = "/") -> None:
+    """Through the real forms: password, then the TOTP page for admins and operators (code computed
+    from the demo account's key)."""
+    account = site.account(username)
+    page.goto(f"/login?next={next_url}")
+    page.fill("#login-form input[name=username]", account.username)
+    page.fill("#login-form input[name=password]", account.password)
+    with page.expect_navigation():
+        page.click("#login-form button[type=submit]")
+    if account.totp_secret:
+        assert "/login/totp" in page.url, f"{username} should be asked for a code, is at {page.url}"
+        page.fill("input[name=code]", site.totp_code(username))
+        with page.expect_navigation():
+            page.click("form[action='/login/totp'] button[type=submit]")
+    assert "/login" not in page.url, f"{username} did not get past the login at {page.url}"
 
 
 @pytest.fixture
 def log_in(live_server):
-    """``log_in(page, username, next_url="/")`` through the real forms: password, then the TOTP page
-    for admins and operators (code computed from the demo account's key)."""
+    """``log_in(page, username, next_url="/")``: see log_in_through_forms."""
 
     def _log_in(page, username: str, next_url: str = "/") -> None:
-        account = live_server.account(username)
-        page.goto(f"/login?next={next_url}")
-        page.fill("#login-form input[name=username]", account.username)
-        page.fill("#login-form input[name=password]", account.password)
-        with page.expect_navigation():
-            page.click("#login-form button[type=submit]")
-        if account.totp_secret:
-            assert "/login/totp" in page.url, f"{username} should be asked for a code, is at {page.url}"
-            page.fill("input[name=code]", live_server.totp_code(username))
-            with page.expect_navigation():
-                page.click("form[action='/login/totp'] button[type=submit]")
-        assert "/login" not in page.url, f"{username} did not get past the login at {page.url}"
+        log_in_through_forms(page, live_server, username, next_url)
 
     return _log_in

@@ -1,0 +1,69 @@
+"""The shell: health, readiness, metrics, security headers, error pages and the area browser."""
+
+from __future__ import annotations
+
+from tests.conftest import KEL_A
+from tests.helpers import html
+
+
+def test_readyz_checks_database_and_schema(client):
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_metrics_count_requests(client):
+    client.get("/healthz")
+    body = client.get("/metrics").text
+    assert 'siskamling_http_requests_total{method="GET",route="/healthz",status="200"}' in body
+
+
+def test_security_headers(client):
+    r = client.get("/login")
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_unknown_page_is_an_html_404_and_unknown_api_a_json_404(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and html(page).select_one("h1").text == "404"
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "http_404"
+
+
+def test_htmx_errors_come_back_as_a_fragment(login_as):
+    r = login_as("dina").get(f"/areas/{KEL_A}", headers={"HX-Request": "true"})
+    assert r.status_code == 404
+    fragment = html(r)
+    assert fragment.select_one("html") is None and fragment.select_one(".error[role=alert]") is not None
+
+
+def test_area_browser_lists_children_with_counts(login_as):
+    page = html(login_as("alice").get(f"/areas/{KEL_A}"))
+    assert page.select_one("#area-name").text == "Sukamaju"
+    rows = page.select("#children tbody tr")
+    assert [r["data-code"] for r in rows] == [f"{KEL_A}.00{i}" for i in range(1, 5)]
+    first = rows[0].select("td")
+    assert (first[2].text, first[3].text) == ("3", "1"), "RW 001 has 3 RTs and one watcher (Bob, ketua RT)"
+    assert page.select_one("#map")["data-url"] == f"/api/v1/areas/{KEL_A}/children"
+    trail = [a.text for a in page.select(".trail a")]
+    assert "Kota Demo Barat" not in trail, "ancestors outside the operator's grant are not links"
+
+
+def test_area_browser_geojson_carries_counts_and_attributes(client, token_for):
+    fc = client.get(f"/api/v1/areas/{KEL_A}/children", headers=token_for("alice")).json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 4
+    feature = fc["features"][0]
+    assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert set(feature["properties"]["counts"]) == {"children", "watchers"}
+    assert "floodprone" in feature["properties"]["attributes"]
+
+
+def test_api_docs_are_served_locally(client):
+    page = html(client.get("/api/docs"))
+    assert [s["src"] for s in page.select("script[src]")][0].startswith("/static/vendor/")
+    assert client.get("/api/openapi.json").json()["info"]["title"] == "Siskamling API"
+
+
+def test_home_shows_the_users_roles(login_as):
+    page = html(login_as("bob").get("/"))
+    assert "ketua_rt" in page.select_one(".grants").text
