@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import segno
@@ -16,12 +17,13 @@ from siskamling.core import metrics
 from siskamling.core.deps import (
     SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, actor_of, client_ip, login_pending, public, require,
 )
-from siskamling.core.errors import NotFound
+from siskamling.areas import service as areas
+from siskamling.core.errors import DomainError, Invalid, NotFound
 from siskamling.core.i18n import gettext as _
-from siskamling.core.permissions import Permission
+from siskamling.core.permissions import GRANTABLE_BY, Permission
 from siskamling.core.scope import Principal
-from siskamling.core.time import utcnow
-from siskamling.core.web import render
+from siskamling.core.time import WIB, utcnow
+from siskamling.core.web import render, translated
 
 router = APIRouter()
 PendingSession = Annotated[LoginSession, Depends(login_pending)]
@@ -162,8 +164,66 @@ def account_revoke_token(token_id: int, request: Request, db: SessionDep, princi
     return RedirectResponse("/account", status_code=303)
 
 
-@router.get("/users")
-def users_page(request: Request, db: SessionDep, principal: Principal = Depends(require(Permission.user_view))):
+UserViewer = Annotated[Principal, Depends(require(Permission.user_view))]
+Granter = Annotated[Principal, Depends(require(Permission.grant_manage))]
+UserManager = Annotated[Principal, Depends(require(Permission.user_manage))]
+
+
+def _users_page(request: Request, db, principal: Principal, error: str | None = None, status_code: int = 200,
+                form: dict | None = None):
     users = accounts.list_users(db_session=db, principal=principal)
-    return render(request, "accounts/users.html", {"users": users})
+    grantable = sorted({role for r in principal.roles for role in GRANTABLE_BY.get(r, ())})
+    return render(request, "accounts/users.html", {
+        "users": users, "grantable": grantable, "error": error, "form": form or {},
+        "can_grant": principal.can(Permission.grant_manage), "can_create": principal.can(Permission.user_manage),
+        "area_choices": areas.grant_choices(db_session=db, principal=principal),
+    }, status_code=status_code)
+
+
+@router.get("/users")
+def users_page(request: Request, db: SessionDep, principal: UserViewer):
+    return _users_page(request, db, principal)
+
+
+def _wib(value: str, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=WIB)
+    except ValueError:
+        raise Invalid("%(field)s is not a valid date and time", field=field) from None
+
+
+@router.post("/users/grants")
+def users_add_grant(request: Request, db: SessionDep, principal: Granter, username: Annotated[str, Form()] = "",
+                    role: Annotated[str, Form()] = "", area_code: Annotated[str, Form()] = "",
+                    starts_at: Annotated[str, Form()] = "", ends_at: Annotated[str, Form()] = ""):
+    form = {"username": username, "role": role, "area_code": area_code, "starts_at": starts_at, "ends_at": ends_at}
+    try:
+        accounts.add_grant(db_session=db, username=username.strip().lower(), role=role, area_code=area_code.strip(),
+                           starts_at=_wib(starts_at, _("Start")), ends_at=_wib(ends_at, _("End")),
+                           actor=actor_of(request, principal), granter=principal)
+    except DomainError as exc:
+        # Validation happens before anything is written: re-show the form with the reason.
+        return _users_page(request, db, principal, translated(exc), exc.status_code, form)
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/grants/{grant_id}/revoke")
+def users_revoke_grant(grant_id: int, request: Request, db: SessionDep, principal: Granter):
+    accounts.revoke_grant(db_session=db, grant_id=grant_id, actor=actor_of(request, principal), granter=principal)
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users")
+def users_create(request: Request, db: SessionDep, principal: UserManager, username: Annotated[str, Form()] = "",
+                 full_name: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+                 unit: Annotated[str, Form()] = ""):
+    try:
+        accounts.create_user(db_session=db, username=username, full_name=full_name, password=password,
+                             unit=unit or None, actor=actor_of(request, principal))
+    except DomainError as exc:
+        return _users_page(request, db, principal, translated(exc), exc.status_code,
+                           {"new_username": username, "full_name": full_name, "unit": unit})
+    return RedirectResponse("/users", status_code=303)
 

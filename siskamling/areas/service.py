@@ -63,6 +63,13 @@ def list_level(*, db_session: Session, principal: Principal, level: Level) -> li
     return list(db_session.scalars(stmt.order_by(Area.code)))
 
 
+def grant_choices(*, db_session: Session, principal: Principal, limit: int = 3000) -> list[Area]:
+    """Areas a granter may pick in a form: down to RW (RTs are typed by code)."""
+    stmt = scoped(select(Area).where(Area.level.in_([lv for lv in Level if lv != Level.rt])), principal,
+                  Permission.grant_manage, Area.path)
+    return list(db_session.scalars(stmt.order_by(Area.code).limit(limit)))
+
+
 def child_counts(*, db_session: Session, area_ids: list[int]) -> dict[int, int]:
     if not area_ids:
         return {}

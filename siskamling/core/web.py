@@ -40,7 +40,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
-def _translated(exc: DomainError) -> str:
+def translated(exc: DomainError) -> str:
     message = i18n.gettext(exc.message)
     return message % exc.params if exc.params else message
 
@@ -61,7 +61,7 @@ async def domain_error_handler(request: Request, exc: DomainError) -> Response:
             return RedirectResponse("/login/totp" if exc.enrolled else "/account/totp/setup", status_code=303)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={target}", status_code=303)
-    return error_response(request, exc.status_code, exc.code, _translated(exc))
+    return error_response(request, exc.status_code, exc.code, translated(exc))
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> Response:
