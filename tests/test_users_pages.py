@@ -27,7 +27,7 @@ def test_operator_gives_a_duty_grant_in_wib(login_as, db):
     assert (format_wib(grant.starts_at), format_wib(grant.ends_at)) == ("2030-01-05 18:00 WIB", "2030-01-06 06:00 WIB")
     assert grant.starts_at.hour == 11, "stored in UTC"
     row = html(b.get("/users")).select_one("tr[data-username=warga]")
-    assert "satpam" in row.text and "2030-01-06 06:00 WIB" in row.text
+    assert "Satpam" in row.text and "2030-01-06 06:00 WIB" in row.text
 
 
 def test_bad_grant_is_explained_and_changes_nothing(login_as, db):

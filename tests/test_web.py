@@ -66,4 +66,4 @@ def test_api_docs_are_served_locally(client):
 
 def test_home_shows_the_users_roles(login_as):
     page = html(login_as("bob").get("/"))
-    assert "ketua_rt" in page.select_one(".grants").text
+    assert "Ketua RT" in page.select_one(".grants").text

@@ -44,6 +44,29 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction where it is defined; translate it where it is shown."""
+    return message
+
+
+ROLE_LABELS = {
+    "admin": N_("Administrator"), "operator": N_("Operator"), "officer": N_("Officer"), "ketua_rw": N_("RW head"),
+    "ketua_rt": N_("RT head"), "fkdm": N_("FKDM member"), "satpam": N_("Security guard"), "linmas": N_("Linmas"),
+}
+LEVEL_LABELS = {
+    "provinsi": N_("Province"), "kota": N_("City / regency"), "kecamatan": N_("District"),
+    "kelurahan": N_("Village"), "rw": N_("RW"), "rt": N_("RT"),
+}
+
+
+def role_label(role: str) -> str:
+    return gettext(ROLE_LABELS[role]) if role in ROLE_LABELS else role
+
+
+def level_label(level: str) -> str:
+    return gettext(LEVEL_LABELS[level]) if level in LEVEL_LABELS else level
+
+
 def pick_language(cookie: str | None, user_language: str | None, accept: str | None, default: str) -> str:
     for candidate in (cookie, user_language):
         if candidate in LANGUAGES:

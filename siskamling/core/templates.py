@@ -29,6 +29,8 @@ def build_templates() -> Jinja2Templates:
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
     env.filters["wib"] = format_wib
+    env.filters["role_label"] = i18n.role_label
+    env.filters["level_label"] = i18n.level_label
     env.filters["tojson_safe"] = _tojson_attr
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     return templates

@@ -34,7 +34,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "csrf_token": csrf_token(settings.secret_key, csrf_id),
         "lang": i18n.current_language.get(),
         "settings": settings,
-        "path": request.url.path,
+        "path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
@@ -75,8 +75,9 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 
 
 async def http_error_handler(request: Request, exc: StarletteHTTPException) -> Response:
-    messages = {404: "Page not found", 405: "Method not allowed"}
-    message = i18n.gettext(messages.get(exc.status_code, "Request could not be handled"))
+    fallback = i18n.N_("Request could not be handled")
+    messages = {404: i18n.N_("Page not found"), 405: i18n.N_("Method not allowed")}
+    message = i18n.gettext(messages.get(exc.status_code, fallback))
     return error_response(request, exc.status_code, "http_%s" % exc.status_code, message)
 
 

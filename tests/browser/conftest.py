@@ -1,7 +1,8 @@
 """Browser tests: a real server on a free local port, driven by Debian's chromium through Playwright.
 
 What only a browser shows: the Leaflet map drawing its polygons, clicks on them, the real login
-forms with their redirects and cookies, the language switch.
+forms with their redirects and cookies, the language switch, and what the Content-Security-Policy
+lets through (every page a test opens fails the test if the CSP blocked something on it).
 
 The live site has its own database, always a SQLite file in a fresh temporary folder, even when
 the rest of the suite runs on PostgreSQL (SISKAMLING_TEST_DATABASE_URL). The other tests wrap
@@ -19,6 +20,7 @@ tests are skipped, unless SISKAMLING_REQUIRE_BROWSER=1 (set by .ci/run), in whic
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -28,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -39,12 +42,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync"]
 SECRET_KEY = "browser-test-secret-key-long-enough-0123456789"
 TIMEOUT_MS = 10_000
+TILE_URL = "https://{s}.tiles.example/{z}/{x}/{y}.png"
+TILE_ATTRIBUTION = "Example Tiles"
 
 
 def pytest_collection_modifyitems(config, items):
+    """Every test in this folder is a browser test (`-m "not browser"` leaves them out)."""
     here = Path(__file__).parent
     for item in items:
-        if here in Path(item.fspath).parents:
+        if here in item.path.parents:
             item.add_marker(pytest.mark.browser)
 
 
@@ -53,8 +59,11 @@ def pytest_collection_modifyitems(config, items):
 
 @dataclass
 class LiveSite:
+    """A running server and the demo accounts in its database."""
+
     url: str
     settings: Settings
+    engine: Any
     accounts: dict  # username -> siskamling.demo.service.DemoAccount
     _last_totp_step: dict = field(default_factory=dict)
 
@@ -76,9 +85,6 @@ class LiveSite:
 @contextmanager
 def live_site(root: Path) -> Iterator[LiveSite]:
     """Migrate a new SQLite database under ``root``, load the demo, and serve it until the end."""
-    import uvicorn
-
-    from siskamling.app import create_app
     from siskamling.core import migrate
     from siskamling.core.db import make_engine, make_session_factory, session_scope
     from siskamling.demo import service as demo
@@ -87,29 +93,39 @@ def live_site(root: Path) -> Iterator[LiveSite]:
     settings = Settings(environment=Environment.test, database_url=f"sqlite:///{(root / 'browser.db').resolve()}",
                         media_dir=root / "media", secret_key=SECRET_KEY, session_cookie_secure=False, tile_url="")
     engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    with session_scope(make_session_factory(engine)) as session:
-        demo.import_areas(session, root / "city", None, None)
-        created = demo.create_accounts(session, settings)
+    try:
+        migrate.upgrade(engine)
+        with session_scope(make_session_factory(engine)) as session:
+            demo.import_areas(session, root / "city", None, None)
+            created = demo.create_accounts(session, settings)
+        with serve(settings, engine) as url:
+            yield LiveSite(url=url, settings=settings, engine=engine, accounts={a.username: a for a in created})
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def serve(settings: Settings, engine) -> Iterator[str]:
+    """uvicorn serving create_app(settings, engine) in a background thread; yields its base URL."""
+    import uvicorn
+
+    from siskamling.app import create_app
 
     # Bind the socket here and hand it to uvicorn: the port is ours before the thread starts.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, engine), log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, thread)
-        yield LiveSite(url=url, settings=settings, accounts={a.username: a for a in created})
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
-        engine.dispose()
 
 
 def _wait_until_up(url: str, thread: threading.Thread, timeout: float = 15) -> None:
@@ -164,20 +180,52 @@ def chromium_browser(live_server):
         yield browser
 
 
-@pytest.fixture
-def browser_page(chromium_browser, live_server):
-    """A fresh page in a new context (no cookies) per test, with relative URLs on the live site."""
-    context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800},
-                                           locale="id-ID")
+def new_page(browser, base_url: str, locale: str = "id-ID"):
+    """A page in a fresh context (no cookies), relative URLs on ``base_url``, a Jakarta browser by
+    default (Accept-Language id). ``page.js_errors`` collects uncaught script errors and
+    ``page.csp_violations`` what the Content-Security-Policy blocked."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 800}, locale=locale)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
+    page.js_errors, page.csp_violations = [], []
+    page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
+            and page.csp_violations.append(msg.text))
+    return page
+
+
+@pytest.fixture(scope="session")
+def tiled_server(live_server) -> Iterator[LiveSite]:
+    """The same database served a second time with a base map configured (``TILE_URL``, a host
+    that does not exist: tests answer its requests with ``page.route``). For what the map and the
+    Content-Security-Policy do with tiles; everything else runs without tiles."""
+    settings = live_server.settings.model_copy(update={"tile_url": TILE_URL, "tile_attribution": TILE_ATTRIBUTION})
+    with serve(settings, live_server.engine) as url:
+        yield dataclasses.replace(live_server, url=url, settings=settings)
+
+
+@pytest.fixture
+def page_on(chromium_browser):
+    """``page_on(site)``: a fresh page on ``site``; the test fails if any page it showed broke the CSP."""
+    pages = []
+
+    def _page_on(site: LiveSite):
+        pages.append(new_page(chromium_browser, site.url))
+        return pages[-1]
+
+    yield _page_on
     try:
-        yield page
+        for page in pages:
+            assert page.csp_violations == [], "the Content-Security-Policy blocked something a page needs"
     finally:
-        context.close()
+        for page in pages:
+            page.context.close()
+
+
+@pytest.fixture
+def browser_page(page_on, live_server):
+    """A fresh page on the live site (no cookies), see page_on."""
+    return page_on(live_server)
 
 
 # --- actions shared by the tests (and make_screenshot.py) ------------------------------------------
@@ -187,7 +235,7 @@ def log_in_through_forms(page, site: LiveSite, username: str, next_url: str = "/
     """Through the real forms: password, then the TOTP page for admins and operators (code computed
     from the demo account's key)."""
     account = site.account(username)
-    page.goto(f"/login?next={next_url}")
+    page.goto(f"{site.url}/login?next={next_url}")
     page.fill("#login-form input[name=username]", account.username)
     page.fill("#login-form input[name=password]", account.password)
     with page.expect_navigation():
@@ -202,9 +250,9 @@ def log_in_through_forms(page, site: LiveSite, username: str, next_url: str = "/
 
 @pytest.fixture
 def log_in(live_server):
-    """``log_in(page, username, next_url="/")``: see log_in_through_forms."""
+    """``log_in(page, username, next_url="/", site=live_server)``: see log_in_through_forms."""
 
-    def _log_in(page, username: str, next_url: str = "/") -> None:
-        log_in_through_forms(page, live_server, username, next_url)
+    def _log_in(page, username: str, next_url: str = "/", site: LiveSite | None = None) -> None:
+        log_in_through_forms(page, site or live_server, username, next_url)
 
     return _log_in

@@ -189,3 +189,28 @@ def test_another_kelurahan_is_a_404(browser_page, live_server, log_in, username)
     api = page.request.get(f"/api/v1/areas/{other}/children")
     assert api.status == 404
     assert "Mekarsari" not in api.text()
+
+
+# A 1x1 PNG, served for every tile.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                    "0000000d49444154789c63f8cfc0f01f0005000201a5f2ce3e0000000049454e44ae426082")
+
+
+def test_the_base_map_tiles_load_under_the_content_security_policy(page_on, tiled_server, log_in):
+    page = page_on(tiled_server)
+    tile_requests = []
+
+    def tile(route):
+        tile_requests.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=PNG)
+
+    page.route(re.compile(r"^https://[a-z]\.tiles\.example/.*"), tile)
+    log_in(page, "fkdm", next_url="/areas", site=tiled_server)
+
+    assert wait_for_map(page) == "ready"
+    page.wait_for_selector("#map img.leaflet-tile-loaded", state="attached")
+    assert tile_requests and all(re.fullmatch(r"https://[abc]\.tiles\.example/\d+/\d+/\d+\.png", u)
+                                 for u in tile_requests)
+    assert "Example Tiles" in page.inner_text("#map .leaflet-control-attribution")
+    assert page.locator("#map path.area-shape").count() == 4
+    # (page_on fails the test if the CSP refused a tile.)

@@ -11,6 +11,13 @@
   if (bbox) map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]]);
   else map.setView([-6.2, 106.83], 11);
 
+  // The area itself, as a dashed outline, so a page without sub-areas (an RT) still shows where it is.
+  if (el.dataset.outline) {
+    L.geoJSON(JSON.parse(el.dataset.outline), {
+      interactive: false, style: { color: "#10324a", weight: 2, dashArray: "6 4", fill: false }
+    }).addTo(map);
+  }
+
   function style(feature) {
     var flood = feature.properties.attributes && feature.properties.attributes.floodprone;
     return { color: "#0b5f8a", weight: 1.2, fillColor: flood ? "#e8a33d" : "#4a90b8", fillOpacity: 0.25 };
