@@ -30,6 +30,7 @@ def load_settings(**overrides) -> Settings:
 
 def prepare_database(settings: Settings, migrate: bool | None = None):
     """An engine whose schema is current: migrated now, or refused with the way out."""
+    import siskamling.models  # noqa: F401  (every mapper registered before the first query)
     from siskamling.core import migrate as migrations
     from siskamling.core.db import make_engine
 
@@ -89,7 +90,10 @@ def run_server(settings: Settings, engine) -> None:
     if missing():
         click.echo(f"warning: front-end libraries missing ({', '.join(missing())}); run ./run setup", err=True)
     app = create_app(settings, engine)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+    # Client addresses (audit log, sessions) come from X-Forwarded-For only when the request
+    # arrives from a trusted proxy.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=True,
+                forwarded_allow_ips=settings.trusted_proxies)
 
 
 @click.group()

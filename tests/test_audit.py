@@ -137,3 +137,10 @@ def test_login_events_record_the_client_address(browser, db):
     browser.post("/login", {"username": "bob", "password": PASSWORD})
     event = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
     assert event.action == "auth.login" and event.ip == "testclient"
+
+
+def test_filter_by_area_code(client, token_for):
+    h = token_for("admin")
+    events = client.get("/api/v1/audit", params={"area": KEL_A, "action": "grant."}, headers=h).json()["events"]
+    assert events and all(e["area_path"].startswith("99/99.01/99.01.01/99.01.01.1001") for e in events)
+    assert client.get("/api/v1/audit", params={"area": "99.77"}, headers=h).status_code == 404

@@ -175,3 +175,12 @@ def test_config_file_is_read(tmp_path, env):
             Settings(secret_key=SECRET)
     finally:
         del os.environ["SISKAMLING_CONFIG"]
+
+
+def test_users_list_in_a_fresh_process(city, env, run):
+    """A new process that only lists users must still know every model (no import-order luck)."""
+    run("users", "create", "rina", "--name", "Rina", input="kata sandi rahasia\nkata sandi rahasia\n")
+    run("users", "grant", "rina", "fkdm", "98.71.01.1001")
+    result = run_process(["users", "list"], env)
+    assert result.returncode == 0, result.stderr
+    assert "rina" in result.stdout and "fkdm" in result.stdout and "98.71.01.1001" in result.stdout

@@ -67,3 +67,16 @@ def test_api_docs_are_served_locally(client):
 def test_home_shows_the_users_roles(login_as):
     page = html(login_as("bob").get("/"))
     assert "Ketua RT" in page.select_one(".grants").text
+
+
+def test_locate_note_speaks_the_users_language(client):
+    body = client.get("/api/v1/locate", params={"lat": 10, "lon": 10}).json()
+    assert body["status"] == "outside" and body["note"] == "di luar wilayah layanan"
+    client.cookies.set("lang", "en")
+    assert client.get("/api/v1/locate", params={"lat": 10, "lon": 10}).json()["note"] == "outside the service area"
+
+
+def test_openapi_describes_the_json_api_only(client):
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert "/api/v1/locate" in paths and "/api/v1/areas/{code}" in paths
+    assert not [p for p in paths if not p.startswith("/api/")], "HTML pages are not part of the API description"

@@ -25,7 +25,7 @@ from siskamling.core.scope import Principal
 from siskamling.core.time import WIB, utcnow
 from siskamling.core.web import render, translated
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in api.py
 PendingSession = Annotated[LoginSession, Depends(login_pending)]
 TOTP_SETUP_COOKIE = "siskamling_totp_setup"
 

@@ -13,6 +13,7 @@ from siskamling.areas import schemas
 from siskamling.areas import service as areas
 from siskamling.areas.models import Area, Level
 from siskamling.core.deps import SessionDep, public, require
+from siskamling.core.i18n import gettext
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
 
@@ -44,7 +45,10 @@ def locate(request: Request, db: SessionDep, lat: Annotated[float, Query(ge=-90,
            lon: Annotated[float, Query(ge=-180, le=180)]):
     """Which kelurahan / RW a point is in. Public: the citizen report form needs it before login."""
     tolerance = request.app.state.settings.locate_edge_tolerance_m
-    return areas.locate(db_session=db, lat=lat, lon=lon, edge_tolerance_m=tolerance).as_dict()
+    body = areas.locate(db_session=db, lat=lat, lon=lon, edge_tolerance_m=tolerance).as_dict()
+    if "note" in body:
+        body["note"] = gettext(body["note"])
+    return body
 
 
 @router.get("/areas", responses={200: {"content": {"application/geo+json": {}}}})

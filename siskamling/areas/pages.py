@@ -12,7 +12,7 @@ from siskamling.core.permissions import Permission
 from siskamling.core.scope import in_scope
 from siskamling.core.web import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in api.py
 
 
 @router.get("/areas")

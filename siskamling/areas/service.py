@@ -19,6 +19,7 @@ from siskamling.audit import service as audit
 from siskamling.audit.events import AreasImported
 from siskamling.audit.service import Actor
 from siskamling.core.errors import Invalid, NotFound
+from siskamling.core.i18n import N_
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal, in_scope, scoped
 from siskamling.core.time import utcnow
@@ -108,6 +109,12 @@ def feature_collection(areas: list[Area], counts: dict[int, dict[str, int]]) -> 
 # --- point lookup ----------------------------------------------------------------------------
 
 
+NOTES = {
+    "near_edge": N_("outside every area polygon; resolved to the nearest area within the edge tolerance"),
+    "outside": N_("outside the service area"),
+}
+
+
 @dataclass(frozen=True)
 class Location:
     status: str  # inside | near_edge | outside
@@ -125,11 +132,10 @@ class Location:
         if self.levels:
             out["area"] = self.levels[0]
             out["levels"] = self.levels
+        if self.status in NOTES:
+            out["note"] = NOTES[self.status]
         if self.status == "near_edge":
             out["distance_m"] = round(self.distance_m or 0, 1)
-            out["note"] = "outside every area polygon; resolved to the nearest area within the edge tolerance"
-        if self.status == "outside":
-            out["note"] = "outside the service area"
         return out
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from siskamling.areas import service as areas
 from siskamling.audit import service as audit
 from siskamling.audit.events import AuditExported
 from siskamling.audit.service import AuditFilter
@@ -21,17 +22,21 @@ from siskamling.core.scope import Principal, in_scope
 from siskamling.core.time import WIB
 from siskamling.core.web import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in api.py
 Auditor = Annotated[Principal, Depends(require(Permission.audit_view))]
 
 
 def parse_filter(action: str | None, actor: str | None, object_type: str | None, since: str | None,
-                 until: str | None, area: str | None, principal: Principal) -> AuditFilter:
-    """Dates are Jakarta calendar days (``until`` inclusive). Non-city admins only see their areas."""
+                 until: str | None, area: str | None, principal: Principal, db=None) -> AuditFilter:
+    """Dates are Jakarta calendar days (``until`` inclusive); ``area`` is an area code. Admins
+    below city level only see their own areas' events."""
     paths = principal.paths_for(Permission.audit_view)
-    area_path = area or None
-    if area_path is not None and not in_scope(principal, Permission.audit_view, area_path):
-        raise NotFound("Area not found")
+    area_path = None
+    if area:
+        found = areas.get_by_code(db_session=db, code=area) if db is not None else None
+        if found is None or not in_scope(principal, Permission.audit_view, found.path):
+            raise NotFound("Area not found")
+        area_path = found.path
     if area_path is None and len(paths) == 1 and "/" in paths[0]:
         area_path = paths[0]  # an admin below city level sees their own area's events only
     return AuditFilter(action=action or None, actor=actor or None, object_type=object_type or None,

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address `siskamling serve` binds to")
     port: int = Field(8000, ge=1, le=65535, description="port `siskamling serve` binds to")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto are believed "
+        "(the client address goes into the audit log); empty to trust none",
+    )
     migrate_on_start: bool = Field(
         True, description="run pending database migrations when the server starts; if false, refuse to start"
     )

@@ -16,7 +16,7 @@ from siskamling.core.db import read_only
 from siskamling.core.migrate import is_current
 from siskamling.core.web import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in api.py
 
 
 @router.get("/")
