@@ -87,6 +87,7 @@ def run_server(settings: Settings, engine) -> None:
     from siskamling.core.vendor import missing
 
     check_port_free(settings.host, settings.port)
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
     if missing():
         click.echo(f"warning: front-end libraries missing ({', '.join(missing())}); run ./run setup", err=True)
     app = create_app(settings, engine)
