@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -85,6 +86,8 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         metrics.http_latency.labels(request.method, label).observe(time.perf_counter() - started)
         return response
 
+    # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
     for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.

@@ -246,7 +246,8 @@ def locate(kelurahan, rw, n_points, repeats, outside_share, seed, tolerance) -> 
 
     def line(name, wall, cpu, rate):
         return (f"  {name:<34} best {min(wall) * 1000:7.1f} ms  median {statistics.median(wall) * 1000:7.1f} ms  "
-                f"{rate:>9,.0f} points/s  (best CPU time {min(cpu) * 1000:.1f} ms; CPU/wall {sum(cpu) / sum(wall):.2f})")
+                f"{rate:>9,.0f} points/s  (best CPU time {min(cpu) * 1000:.1f} ms; "
+                f"CPU/wall {sum(cpu) / sum(wall):.2f})")
 
     click.echo(line("ours: AreaIndex.locate_many", ours_wall, ours_cpu, rate_ours))
     click.echo(line("reference: bare STRtree.query x2", ref_wall, ref_cpu, rate_ref))
@@ -256,7 +257,8 @@ def locate(kelurahan, rw, n_points, repeats, outside_share, seed, tolerance) -> 
     click.echo(f"  ratio ours/reference {ratio:.2f} (best wall time; {min(ours_cpu) / min(ref_cpu):.2f} by best CPU "
                f"time), target ≤ {LOCATE_MAX_RATIO}: {_verdict(ratio_ok)}")
     if sum(ours_cpu) / sum(ours_wall) < 0.9:
-        click.echo("  note: the process got well under one core (CPU/wall < 0.9): the machine is busy, figures are noisy")
+        click.echo("  note: the process got well under one core (CPU/wall < 0.9): the machine is busy, "
+                   "figures are noisy")
     if not (rate_ok and ratio_ok):
         sys.exit(1)
 
@@ -360,13 +362,15 @@ def area_browser(kelurahan, rw, n_requests, warmup) -> None:
                     if r.status_code != 200:
                         raise click.ClickException(f"GET {url}: HTTP {r.status_code}")
                     size = len(r.content)
+    slowest = max(range(len(times)), key=times.__getitem__) + 1
     times.sort()
     median = statistics.median(times)
     p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
+    encoding = first.headers.get("content-encoding") or "none"
     click.echo(f"  response: {len(features)} features, {size:,} bytes ({size / 1e6:.2f} MB), "
-               f"{first.headers.get('content-type')}, content-encoding {first.headers.get('content-encoding') or 'none'}")
+               f"{first.headers.get('content-type')}, content-encoding {encoding}")
     click.echo(f"  latency over {len(times)} requests: median {median:.1f} ms, p90 {p90:.1f} ms, "
-               f"min {times[0]:.1f} ms, max {times[-1]:.1f} ms")
+               f"min {times[0]:.1f} ms, max {times[-1]:.1f} ms (request #{slowest})")
     ok = median < AREA_BROWSER_MAX_MEDIAN_MS
     click.echo(f"  median {median:.1f} ms, target < {AREA_BROWSER_MAX_MEDIAN_MS:.0f} ms: {_verdict(ok)}")
     if not ok:

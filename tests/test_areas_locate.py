@@ -127,3 +127,25 @@ def test_index_follows_area_changes(db, tmp_path):
     areas.import_file(db_session=db, path=path, actor=Actor.system("t"), opts=importer.ImportOptions(
         level=Level.kelurahan, code_prop="kode_kel", name_prop="nama_kel"))
     assert areas.locate(db_session=db, lat=-0.995, lon=100.005).area_code == "98.71.01.1001"
+
+
+def test_batch_lookup_refuses_impossible_points(db):
+    with pytest.raises(Invalid, match="position 1"):
+        areas.locate_many(db_session=db, lats=[-6.2, float("nan")], lons=[106.83, 106.83])
+    with pytest.raises(Invalid, match="pairs"):
+        areas.locate_many(db_session=db, lats=[-6.2, -6.3], lons=[106.83])
+    assert len(areas.locate_many(db_session=db, lats=-6.2, lons=106.83).area_id) == 1
+
+
+def test_lookups_from_many_threads_on_a_fresh_index_agree(db):
+    """Prepared GEOS geometries build their internals lazily; the index warms them up so that
+    concurrent first lookups (web threads) neither crash nor disagree."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    lats, lons = rng.uniform(-6.23, -6.17, 2000), rng.uniform(106.78, 106.88, 2000)
+    for _ in range(5):
+        index = AreaIndex.build(db)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: index.locate_many(lons, lats).area_id, range(8)))
+        assert all((r == results[0]).all() for r in results)

@@ -80,3 +80,8 @@ def test_openapi_describes_the_json_api_only(client):
     paths = client.get("/api/openapi.json").json()["paths"]
     assert "/api/v1/locate" in paths and "/api/v1/areas/{code}" in paths
     assert not [p for p in paths if not p.startswith("/api/")], "HTML pages are not part of the API description"
+
+
+def test_large_geojson_is_compressed(client, token_for):
+    r = client.get("/api/v1/areas?level=rt", headers={**token_for("admin"), "Accept-Encoding": "gzip"})
+    assert r.headers.get("content-encoding") == "gzip" and len(r.json()["features"]) == 96

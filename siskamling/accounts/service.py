@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from siskamling.accounts.models import ApiToken, Grant, LoginSession, User
@@ -363,19 +363,22 @@ def resolve_token(*, db_session: Session, raw: str) -> User | None:
 def count_watchers(*, db_session: Session, paths: list[str]) -> dict[str, int]:
     """Active grants at or below each given area path (the people who watch that area)."""
     now = utcnow()
+    # One row per distinct grant area (not per grant), then each is credited to the listed
+    # areas it lies in.
     rows = db_session.execute(
-        select(Grant.area_path).where(Grant.revoked_at.is_(None))
+        select(Grant.area_path, func.count(Grant.id)).where(Grant.revoked_at.is_(None))
         .where((Grant.starts_at.is_(None)) | (Grant.starts_at <= now))
         .where((Grant.ends_at.is_(None)) | (Grant.ends_at > now))
-    ).scalars().all()
+        .group_by(Grant.area_path)
+    ).all()
     wanted = set(paths)
     counts = dict.fromkeys(paths, 0)
-    for grant_path in rows:
+    for grant_path, n in rows:
         segments = grant_path.split("/")
         for i in range(1, len(segments) + 1):
             prefix = "/".join(segments[:i])
             if prefix in wanted:
-                counts[prefix] += 1
+                counts[prefix] += n
     return counts
 
 

@@ -61,16 +61,28 @@ class Layer:
         self.ids = ids
         self.tree = shapely.STRtree(geoms)
         self.geoms = geoms
-        # Prepared once here, and each polygon's point locator built by one test inside its
-        # envelope, so lookups (possibly from several threads at once) only read them.
+        # Prepared once here; see warm_up for why the first tests are made here too.
         shapely.prepare(geoms)
-        if len(geoms):
-            bounds = shapely.bounds(geoms)
-            shapely.intersects_xy(geoms, (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2)
+        self.warm_up()
         # rank[i] = position of polygon i in code order: the tie-break.
         self.rank = np.argsort(np.argsort(np.array(codes, dtype=object)))
         self.by_rank = np.argsort(self.rank)
         self.up = np.full(len(ids), -1, dtype=np.int64)  # ancestor id in the previous layer
+
+    def warm_up(self, distance: bool = False) -> None:
+        """GEOS builds a prepared polygon's point locator (and, for distance tests, its facet
+        index) lazily, on the first or second test, and that is not thread-safe
+        (libgeos/geos#825). A few tests now, from inside each envelope (and from just outside
+        it), build them before any request thread can race to."""
+        if not len(self.geoms):
+            return
+        bounds = shapely.bounds(self.geoms)
+        cx, cy = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+        outside = shapely.points(bounds[:, 0] - 1, bounds[:, 1] - 1)
+        for _ in range(3):
+            shapely.intersects_xy(self.geoms, cx, cy)
+            if distance:
+                shapely.dwithin(self.geoms, outside, 10.0)
 
     def pick(self, points: np.ndarray, allowed_up: np.ndarray | None, x: np.ndarray | None = None,
              y: np.ndarray | None = None) -> np.ndarray:
@@ -122,6 +134,8 @@ class AreaIndex:
         self.areas = areas
         self.layers = layers
         self.projection = projection
+        if layers:
+            layers[0].warm_up(distance=True)  # the nearest-area fallback tests distances there
 
     @classmethod
     def build(cls, db_session: Session) -> AreaIndex:

@@ -157,6 +157,13 @@ def locate(*, db_session: Session, lat: float, lon: float, edge_tolerance_m: flo
 
 
 def locate_many(*, db_session: Session, lats, lons, edge_tolerance_m: float = 300.0):
+    lats, lons = np.atleast_1d(np.asarray(lats, dtype=float)), np.atleast_1d(np.asarray(lons, dtype=float))
+    if lats.shape != lons.shape:
+        raise Invalid("Latitudes and longitudes must come in pairs")
+    bad = ~(np.isfinite(lats) & np.isfinite(lons) & (np.abs(lats) <= 90) & (np.abs(lons) <= 180))
+    if bad.any():
+        raise Invalid("%(n)s point(s) have coordinates out of range, the first at position %(i)s",
+                      n=int(bad.sum()), i=int(np.flatnonzero(bad)[0]))
     return get_index(db_session).locate_many(lons, lats, edge_tolerance_m)
 
 
