@@ -377,21 +377,75 @@ def users_revoke(grant_id: int) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _user_action(username: str, action) -> None:
+    from siskamling.accounts import service as accounts
+    from siskamling.audit.service import Actor
+    from siskamling.core.errors import DomainError
+
+    try:
+        with unit_of_work(load_settings()) as db:
+            user = accounts.get_user(db_session=db, username=username)
+            if user is None:
+                raise click.ClickException(f"user {username} not found")
+            action(accounts, db, user, Actor.system("cli"))
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_set_password(username: str, password: str) -> None:
+    """Set a new password (ends the user's sessions and clears a lockout)."""
+    _user_action(username, lambda a, db, u, actor: a.set_password(db_session=db, user=u, password=password, actor=actor))
+    click.echo(f"password of {username} changed; their sessions ended")
+
+
+@users.command("disable")
+@click.argument("username")
+def users_disable(username: str) -> None:
+    """Disable an account now: sessions end, API tokens stop working."""
+    _user_action(username, lambda a, db, u, actor: a.set_active(db_session=db, user=u, active=False, actor=actor))
+    click.echo(f"{username} disabled")
+
+
+@users.command("enable")
+@click.argument("username")
+def users_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    _user_action(username, lambda a, db, u, actor: a.set_active(db_session=db, user=u, active=True, actor=actor))
+    click.echo(f"{username} enabled")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Lift a lockout after failed logins."""
+    _user_action(username, lambda a, db, u, actor: a.unlock(db_session=db, user=u, actor=actor))
+    click.echo(f"{username} unlocked")
+
+
+@users.command("reset-totp")
+@click.argument("username")
+def users_reset_totp(username: str) -> None:
+    """Forget the user's two-factor key (lost phone); they enrol a new one at their next login."""
+    _user_action(username, lambda a, db, u, actor: a.reset_totp(db_session=db, user=u, actor=actor))
+    click.echo(f"two-factor key of {username} removed; they set up a new one at their next login")
+
+
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def users_list(as_json: bool) -> None:
     """List users with their grants."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from siskamling.accounts.models import User
+    from siskamling.accounts import service as accounts
     from siskamling.core.time import format_wib, utcnow
 
     now = utcnow()
     with unit_of_work(load_settings()) as db:
         rows = []
-        for u in db.scalars(select(User).options(selectinload(User.grants)).order_by(User.username)):
+        for u in accounts.list_all_users(db_session=db):
             grants = [{"id": g.id, "role": g.role, "area": g.area.code, "active": g.is_active(now),
+                       "scheduled": g.starts_at is not None and g.starts_at > now and g.revoked_at is None,
                        "from": format_wib(g.starts_at), "until": format_wib(g.ends_at),
                        "revoked": g.revoked_at is not None} for g in u.grants]
             rows.append({"username": u.username, "name": u.full_name, "active": u.is_active,
@@ -402,7 +456,8 @@ def users_list(as_json: bool) -> None:
     for r in rows:
         click.echo(f"{r['username']:<16} {r['name']}{'' if r['active'] else '  (disabled)'}")
         for g in r["grants"]:
-            state = "revoked" if g["revoked"] else ("active" if g["active"] else "inactive")
+            state = ("revoked" if g["revoked"] else "active" if g["active"] else
+                     "scheduled" if g["scheduled"] else "ended")
             window = f" {g['from'] or '…'} → {g['until'] or '…'}" if g["from"] or g["until"] else ""
             click.echo(f"    #{g['id']:<5} {g['role']:<9} {g['area']:<24} {state}{window}")
 
@@ -432,18 +487,25 @@ def users_totp_code(username: str, data_dir: Path) -> None:
 
 @main.group()
 def audit() -> None:
-    """Verify and export the audit log."""
+    """Verify the audit log's hash chain."""
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; names the first tampered row."""
+@click.option("--expect-head", metavar="SEQ[:HASH]",
+              help="head recorded by an earlier run (kept outside this database): detects a cut-off tail")
+def audit_verify(expect_head: str | None) -> None:
+    """Check the hash chain; names the first tampered row and prints the head to record elsewhere."""
     from siskamling.audit import service as audit_service
 
     with unit_of_work(load_settings()) as db:
         result = audit_service.verify_chain(db_session=db)
+        if result.ok and expect_head:
+            seq, _, digest = expect_head.partition(":")
+            if not seq.isdigit():
+                raise click.BadParameter("write SEQ or SEQ:HASH, as printed by an earlier run", param_hint="--expect-head")
+            result = audit_service.check_head(db_session=db, result=result, seq=int(seq), digest=digest or None)
     if result.ok:
-        click.echo(f"audit chain intact: {result.checked} event(s) verified")
+        click.echo(f"audit chain intact: {result.checked} event(s) verified; head {result.head_seq}:{result.head_hash}")
         return
     click.echo(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
                f"({result.checked} event(s) before it verified)", err=True)

@@ -144,3 +144,21 @@ def test_filter_by_area_code(client, token_for):
     events = client.get("/api/v1/audit", params={"area": KEL_A, "action": "grant."}, headers=h).json()["events"]
     assert events and all(e["area_path"].startswith("99/99.01/99.01.01/99.01.01.1001") for e in events)
     assert client.get("/api/v1/audit", params={"area": "99.77"}, headers=h).status_code == 404
+
+
+def test_csv_export_defuses_spreadsheet_formulas(browser, login_as):
+    browser.post("/login", {"username": '=HYPERLINK("http://evil.example")', "password": "x"})
+    rows = list(csv.DictReader(io.StringIO(login_as("admin").get("/audit/export.csv",
+                                                                  params={"action": "auth.login_failed"}).text)))
+    assert rows[-1]["actor_label"].startswith("'=")
+    assert rows[-1]["object_id"].startswith("'=")
+
+
+def test_a_cut_off_tail_is_caught_with_a_recorded_head(db):
+    intact = audit.verify_chain(db_session=db)
+    drop_guard(db)
+    db.execute(text("DELETE FROM audit_event WHERE seq = :s"), {"s": intact.head_seq})
+    shorter = audit.verify_chain(db_session=db)
+    assert shorter.ok, "alone, a chain without its newest row still verifies"
+    checked = audit.check_head(db_session=db, result=shorter, seq=intact.head_seq, digest=intact.head_hash)
+    assert not checked.ok and "removed" in checked.reason

@@ -155,3 +155,20 @@ def test_expired_session_is_refused(login_as, db):
 def test_open_redirect_after_login_is_refused(browser):
     r = browser.post("/login", {"username": "bob", "password": PASSWORD, "next": "//evil.example/x"})
     assert r.headers["location"] == "/"
+
+
+def test_an_enrolled_key_cannot_be_replaced_from_a_session(login_as, db):
+    b = login_as("alice")
+    r = b.get("/account/totp/setup", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert b.post("/account/totp/setup", {"code": "123456"}).status_code == 303
+    assert accounts.get_user(db_session=db, username="alice").totp_secret_enc is not None
+
+
+def test_reset_totp_makes_the_user_enrol_again(browser, db):
+    from siskamling.audit.service import Actor
+
+    accounts.reset_totp(db_session=db, user=accounts.get_user(db_session=db, username="alice"), actor=Actor.system("t"))
+    db.commit()
+    r = browser.post("/login", {"username": "alice", "password": PASSWORD})
+    assert r.headers["location"].startswith("/account/totp/setup")

@@ -184,3 +184,29 @@ def test_users_list_in_a_fresh_process(city, env, run):
     result = run_process(["users", "list"], env)
     assert result.returncode == 0, result.stderr
     assert "rina" in result.stdout and "fkdm" in result.stdout and "98.71.01.1001" in result.stdout
+
+
+def test_locate_before_any_import_says_so(run):
+    result = run("areas", "locate", "-6.1754", "106.8272")
+    assert result.exit_code == 1 and "No area boundaries have been imported yet" in result.output
+
+
+def test_account_recovery_commands(city, run):
+    run("users", "create", "tika", "--name", "Tika", input="kata sandi rahasia\nkata sandi rahasia\n")
+    assert run("users", "disable", "tika").exit_code == 0
+    assert "already disabled" in run("users", "disable", "tika").output
+    assert run("users", "enable", "tika").exit_code == 0
+    assert run("users", "unlock", "tika").exit_code == 0
+    assert run("users", "reset-totp", "tika").exit_code == 0
+    changed = run("users", "set-password", "tika", input="kata sandi baru sekali\nkata sandi baru sekali\n")
+    assert changed.exit_code == 0 and "sessions ended" in changed.output
+    assert run("users", "disable", "ghost").exit_code == 1
+
+
+def test_audit_verify_prints_a_head_to_check_later(city, run):
+    out = run("audit", "verify").output
+    head = out.rsplit("head ", 1)[1].strip()
+    assert run("audit", "verify", "--expect-head", head).exit_code == 0
+    seq = int(head.split(":")[0])
+    later = run("audit", "verify", "--expect-head", f"{seq + 5}")
+    assert later.exit_code == 1 and "rows were removed" in later.output

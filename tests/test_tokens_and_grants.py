@@ -129,3 +129,53 @@ def test_admin_creates_users_with_a_clear_error_for_bad_input(client, token_for,
     not_admin = client.post("/api/v1/users", headers=token_for("alice"),
                             json={"username": "x12", "full_name": "X", "password": "kata sandi panjang"})
     assert not_admin.status_code == 403
+
+
+def test_operator_cannot_revoke_roles_they_could_not_give(login_as, db):
+    from siskamling.accounts.models import Grant
+
+    admin_here = accounts.add_grant(db_session=db, username="warga", role="admin", area_code=KEL_A,
+                                    actor=Actor.system("t"))
+    alice_own = db.scalar(select(Grant.id).where(Grant.role == "operator", Grant.area_path.like(f"%/{KEL_A}")))
+    db.commit()
+    b = login_as("alice")
+    h = {"X-CSRF-Token": b.csrf}
+    for grant_id in (admin_here.id, alice_own):
+        assert b.client.delete(f"/api/v1/grants/{grant_id}", headers=h).status_code == 403
+        assert b.post(f"/users/grants/{grant_id}/revoke").status_code == 403
+        assert db.get(Grant, grant_id).revoked_at is None
+
+
+def test_the_same_grant_twice_is_a_conflict(db):
+    from siskamling.core.errors import Conflict
+
+    accounts.add_grant(db_session=db, username="warga", role="fkdm", area_code=KEL_A, actor=Actor.system("t"))
+    with pytest.raises(Conflict):
+        accounts.add_grant(db_session=db, username="warga", role="fkdm", area_code=KEL_A, actor=Actor.system("t"))
+
+
+def test_operator_sees_only_the_grants_in_their_own_area(client, db, token_for):
+    accounts.add_grant(db_session=db, username="bob", role="fkdm", area_code=KEL_B, actor=Actor.system("t"))
+    db.commit()
+    users = {u["username"]: u for u in client.get("/api/v1/users", headers=token_for("charlie")).json()}
+    assert [g["area_code"] for g in users["bob"]["grants"]] == [KEL_B], "Bob's role in A is none of Charlie's business"
+
+
+def test_a_token_cannot_mint_tokens(client, token_for, login_as):
+    r = client.post("/api/v1/tokens", json={"name": "forever"}, headers=token_for("alice"))
+    assert r.status_code == 403
+    b = login_as("alice")
+    past = b.client.post("/api/v1/tokens", json={"name": "old", "expires_at": "2020-01-01T00:00:00+07:00"},
+                         headers={"X-CSRF-Token": b.csrf})
+    assert past.status_code == 422
+
+
+def test_disabled_user_loses_sessions_and_tokens(client, db, login_as, token_for):
+    b = login_as("bob")
+    headers = token_for("bob")
+    accounts.set_active(db_session=db, user=accounts.get_user(db_session=db, username="bob"), active=False,
+                        actor=Actor.system("t"))
+    db.commit()
+    assert b.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    assert "user.disabled" in [e.action for e in db.scalars(select(AuditEvent))]

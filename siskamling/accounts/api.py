@@ -7,10 +7,9 @@ from fastapi import APIRouter, Depends, Request
 from siskamling.accounts import schemas
 from siskamling.accounts import service as accounts
 from siskamling.core.deps import CurrentUser, SessionDep, actor_of, require
-from siskamling.core.errors import Invalid, NotFound
+from siskamling.core.errors import Forbidden, Invalid, NotFound
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
-from siskamling.core.time import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -21,12 +20,11 @@ def _aware(value):
     return value
 
 
-def _user_out(user) -> schemas.UserOut:
-    now = utcnow()
+def _user_out(user, principal: Principal) -> schemas.UserOut:
     grants = [
         schemas.GrantOut(id=g.id, role=g.role, area_code=g.area.code, area_path=g.area_path, starts_at=g.starts_at,
                          ends_at=g.ends_at, revoked_at=g.revoked_at)
-        for g in user.grants if g.revoked_at is None and (g.ends_at is None or g.ends_at > now)
+        for g in accounts.visible_grants(principal, user)
     ]
     return schemas.UserOut(id=user.id, username=user.username, full_name=user.full_name, unit=user.unit,
                            is_active=user.is_active, grants=grants)
@@ -43,7 +41,7 @@ def me(principal: CurrentUser):
 
 @router.get("/users", response_model=list[schemas.UserOut])
 def list_users(db: SessionDep, principal: Principal = Depends(require(Permission.user_view))):
-    return [_user_out(u) for u in accounts.list_users(db_session=db, principal=principal)]
+    return [_user_out(u, principal) for u in accounts.list_users(db_session=db, principal=principal)]
 
 
 @router.post("/users", response_model=schemas.UserOut, status_code=201)
@@ -51,7 +49,7 @@ def create_user(body: schemas.UserCreate, request: Request, db: SessionDep,
                 principal: Principal = Depends(require(Permission.user_manage))):
     user = accounts.create_user(db_session=db, actor=actor_of(request, principal), **body.model_dump())
     db.refresh(user)
-    return _user_out(user)
+    return _user_out(user, principal)
 
 
 @router.post("/grants", response_model=schemas.GrantOut, status_code=201)
@@ -79,6 +77,9 @@ def list_tokens(db: SessionDep, principal: CurrentUser):
 
 @router.post("/tokens", response_model=schemas.TokenCreated, status_code=201)
 def create_token(body: schemas.TokenCreate, request: Request, db: SessionDep, principal: CurrentUser):
+    if principal.via_token:
+        # A token must not mint longer-lived or wider tokens: new ones come from a logged-in session.
+        raise Forbidden("API tokens can only be created from a logged-in session, not with another token")
     user = accounts.get_user(db_session=db, username=principal.username)
     if user is None:
         raise NotFound("User not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 from typing import Annotated
 
 import segno
@@ -62,7 +63,7 @@ def login(request: Request, db: SessionDep, settings: SettingsDep, username: Ann
                                    user_agent=request.headers.get("user-agent"))
     if mfa:
         target = "/login/totp" if user.totp_secret_enc else "/account/totp/setup"
-        target += f"?next={_safe_next(next)}"
+        target += f"?next={quote(_safe_next(next), safe='/')}"
     else:
         accounts.complete_login(db_session=db, user=user, actor=Actor(user.id, user.username, ip), mfa=False)
         metrics.logins.labels("ok").inc()
@@ -101,8 +102,10 @@ def totp_verify(request: Request, db: SessionDep, settings: SettingsDep, session
 @router.get("/account/totp/setup")
 def totp_setup_form(request: Request, settings: SettingsDep, session_row: PendingSession, next: str = "/"):
     user = session_row.user
-    if user.totp_secret_enc and not session_row.mfa_passed:
-        return RedirectResponse("/login/totp", status_code=303)
+    if user.totp_secret_enc:
+        # A stolen session must not be able to move the second factor to another phone:
+        # an enrolled key is replaced only by an administrator (`siskamling users reset-totp`).
+        return RedirectResponse("/" if session_row.mfa_passed else "/login/totp", status_code=303)
     secret = request.cookies.get(TOTP_SETUP_COOKIE) or accounts.new_totp_secret()
     uri = accounts.totp_uri(settings=settings, user=user, secret=secret)
     qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, dark="#111"))
@@ -118,8 +121,8 @@ def totp_setup(request: Request, db: SessionDep, settings: SettingsDep, session_
                code: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"):
     user = session_row.user
     secret = request.cookies.get(TOTP_SETUP_COOKIE)
-    if user.totp_secret_enc and not session_row.mfa_passed:
-        return RedirectResponse("/login/totp", status_code=303)
+    if user.totp_secret_enc:
+        return RedirectResponse("/" if session_row.mfa_passed else "/login/totp", status_code=303)
     actor = Actor(user.id, user.username, client_ip(request))
     if not secret or not accounts.enroll_totp(db_session=db, settings=settings, user=user, secret=secret,
                                               code=code, actor=actor):
@@ -173,8 +176,10 @@ def _users_page(request: Request, db, principal: Principal, error: str | None = 
                 form: dict | None = None):
     users = accounts.list_users(db_session=db, principal=principal)
     grantable = sorted({role for r in principal.roles for role in GRANTABLE_BY.get(r, ())})
+    rows = [(u, [(g, accounts.may_grant(principal, g.role, g.area_path)) for g in accounts.visible_grants(principal, u)])
+            for u in users]
     return render(request, "accounts/users.html", {
-        "users": users, "grantable": grantable, "error": error, "form": form or {},
+        "rows": rows, "grantable": grantable, "error": error, "form": form or {},
         "can_grant": principal.can(Permission.grant_manage), "can_create": principal.can(Permission.user_manage),
         "area_choices": areas.grant_choices(db_session=db, principal=principal),
     }, status_code=status_code)

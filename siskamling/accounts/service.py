@@ -65,14 +65,46 @@ def set_password(*, db_session: Session, user: User, password: str, actor: Actor
     user.password_hash = security.hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    _end_sessions(db_session, user)
+    audit.record(db_session=db_session, event=ev.PasswordChanged(username=user.username), actor=actor)
+
+
+def _end_sessions(db_session: Session, user: User) -> None:
     db_session.execute(update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
                        .values(ended_at=utcnow()))
-    audit.record(db_session=db_session, event=ev.PasswordChanged(username=user.username), actor=actor)
+
+
+def set_active(*, db_session: Session, user: User, active: bool, actor: Actor) -> None:
+    """Disabling ends every session at once; API tokens stop working while the user is disabled."""
+    if user.is_active == active:
+        raise Conflict("%(username)s is already %(state)s", username=user.username,
+                       state="active" if active else "disabled")
+    user.is_active = active
+    if not active:
+        _end_sessions(db_session, user)
+    event = ev.UserEnabled if active else ev.UserDisabled
+    audit.record(db_session=db_session, event=event(username=user.username), actor=actor)
+
+
+def unlock(*, db_session: Session, user: User, actor: Actor) -> None:
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(db_session=db_session, event=ev.AccountUnlocked(username=user.username), actor=actor)
+
+
+def reset_totp(*, db_session: Session, user: User, actor: Actor) -> None:
+    """For a lost phone: the user enrols a new key at their next login; current sessions end."""
+    user.totp_secret_enc = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    _end_sessions(db_session, user)
+    audit.record(db_session=db_session, event=ev.TotpReset(username=user.username), actor=actor)
 
 
 def list_users(*, db_session: Session, principal: Principal) -> list[User]:
     """Users holding a grant inside the principal's user-view scope (admins: everyone)."""
-    if in_scope(principal, Permission.user_manage, _root_path(db_session)):
+    roots = _root_paths(db_session)
+    if roots and all(in_scope(principal, Permission.user_manage, r) for r in roots):
         stmt = select(User)
     else:
         sub = scoped(select(Grant.user_id), principal, Permission.user_view, Grant.area_path)
@@ -80,10 +112,23 @@ def list_users(*, db_session: Session, principal: Principal) -> list[User]:
     return list(db_session.scalars(stmt.options(selectinload(User.grants)).order_by(User.username)))
 
 
-def _root_path(db_session: Session) -> str | None:
+def _root_paths(db_session: Session) -> list[str]:
     from siskamling.areas.models import Area
 
-    return db_session.scalar(select(Area.path).where(Area.parent_id.is_(None)).order_by(Area.code).limit(1))
+    return list(db_session.scalars(select(Area.path).where(Area.parent_id.is_(None))))
+
+
+def visible_grants(principal: Principal, user: User, at: datetime | None = None) -> list[Grant]:
+    """The user's current and future grants that lie inside the principal's user-view scope:
+    an operator sees what their own people do here, not what they do elsewhere."""
+    at = at or utcnow()
+    return [g for g in user.grants if g.revoked_at is None and (g.ends_at is None or g.ends_at > at)
+            and in_scope(principal, Permission.user_view, g.area_path)]
+
+
+def list_all_users(*, db_session: Session) -> list[User]:
+    """Every user with every grant, for the machine operator's CLI."""
+    return list(db_session.scalars(select(User).options(selectinload(User.grants)).order_by(User.username)))
 
 
 # --- grants ----------------------------------------------------------------------------------
@@ -132,12 +177,14 @@ def add_grant(
     area = areas.get_by_code(db_session=db_session, code=area_code)
     if area is None or (granter and not in_scope(granter, Permission.grant_manage, area.path)):
         raise NotFound("Area %(code)s not found", code=area_code)
-    if granter and not any(role_ in GRANTABLE_BY.get(r, ()) for r in granter.roles_over(area.path)):
+    if granter and not may_grant(granter, role_, area.path):
         raise Forbidden("You may not grant the role %(role)s", role=role_)
     if starts_at and ends_at and ends_at <= starts_at:
         raise Invalid("The grant must end after it starts")
     if ends_at and ends_at <= utcnow():
         raise Invalid("The grant's end time is already past")
+    if _same_grant_exists(db_session, user.id, role_, area.id, starts_at, ends_at):
+        raise Conflict("%(username)s already holds this role over this area", username=user.username)
     grant = Grant(user=user, role=role_, area=area, area_path=area.path, starts_at=starts_at, ends_at=ends_at,
                   created_by_id=actor.id)
     db_session.add(grant)
@@ -152,10 +199,25 @@ def add_grant(
     return grant
 
 
+def may_grant(granter: Principal, role: str, area_path: str) -> bool:
+    """Granting and revoking need the same authority: a role over the area that may hand out ``role``."""
+    return any(role in GRANTABLE_BY.get(r, ()) for r in granter.roles_over(area_path))
+
+
+def _same_grant_exists(db_session: Session, user_id: int, role: Role, area_id: int, starts_at, ends_at) -> bool:
+    stmt = select(Grant.id).where(Grant.user_id == user_id, Grant.role == role, Grant.area_id == area_id,
+                                  Grant.revoked_at.is_(None))
+    stmt = stmt.where(Grant.starts_at.is_(None) if starts_at is None else Grant.starts_at == starts_at)
+    stmt = stmt.where(Grant.ends_at.is_(None) if ends_at is None else Grant.ends_at == ends_at)
+    return db_session.scalar(stmt.limit(1)) is not None
+
+
 def revoke_grant(*, db_session: Session, grant_id: int, actor: Actor, granter: Principal | None = None) -> Grant:
     grant = db_session.get(Grant, grant_id)
     if grant is None or (granter and not in_scope(granter, Permission.grant_manage, grant.area_path)):
         raise NotFound("Grant %(id)s not found", id=grant_id)
+    if granter and not may_grant(granter, grant.role, grant.area_path):
+        raise Forbidden("You may not revoke the role %(role)s", role=grant.role)
     if grant.revoked_at is not None:
         raise Conflict("Grant %(id)s is already revoked", id=grant_id)
     grant.revoked_at = utcnow()
@@ -321,6 +383,8 @@ def create_token(*, db_session: Session, user: User, name: str, actor: Actor,
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise Invalid("Token name is required (at most 100 characters)")
+    if expires_at is not None and expires_at <= utcnow():
+        raise Invalid("The token's expiry time is already past")
     raw = security.new_token(TOKEN_PREFIX)
     token = ApiToken(user_id=user.id, name=name, prefix=raw[:12], token_hash=security.sha256_hex(raw),
                      expires_at=expires_at)

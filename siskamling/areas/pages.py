@@ -7,6 +7,7 @@ from fastapi.responses import RedirectResponse
 
 from siskamling.areas import service as areas
 from siskamling.areas.api import AreaViewer, CurrentArea, counts_for
+from siskamling.areas.models import Level
 from siskamling.core.deps import SessionDep
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import in_scope
@@ -28,7 +29,8 @@ def browser_root(request: Request, db: SessionDep, principal: AreaViewer):
 def browser(request: Request, area: CurrentArea, db: SessionDep, principal: AreaViewer):
     children = areas.list_children(db_session=db, principal=principal, parent=area)
     trail = [(a, in_scope(principal, Permission.area_view, a.path)) for a in areas.ancestors(db_session=db, area=area)]
-    totals = areas.count_by_level(db_session=db, path=area.path)
+    counted = areas.count_by_level(db_session=db, path=area.path)
+    totals = [(level, counted[level]) for level in Level if level in counted]  # in tree order
     return render(request, "areas/browser.html", {
         "area": area, "children": children, "counts": counts_for(db, children), "trail": trail, "totals": totals,
         "data_url": f"/api/v1/areas/{area.code}/children",

@@ -18,7 +18,7 @@ from siskamling.areas.models import Area, AreaRevision, Level
 from siskamling.audit import service as audit
 from siskamling.audit.events import AreasImported
 from siskamling.audit.service import Actor
-from siskamling.core.errors import Invalid, NotFound
+from siskamling.core.errors import Invalid, NotFound, Unavailable
 from siskamling.core.i18n import N_
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal, in_scope, scoped
@@ -147,6 +147,8 @@ def validate_point(lat: float, lon: float) -> None:
 def locate(*, db_session: Session, lat: float, lon: float, edge_tolerance_m: float = 300.0) -> Location:
     validate_point(lat, lon)
     index = get_index(db_session)
+    if not index.layers:
+        raise Unavailable("No area boundaries have been imported yet")
     result = index.locate_many([lon], [lat], edge_tolerance_m)
     area_id = int(result.area_id[0])
     if area_id < 0:

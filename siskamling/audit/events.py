@@ -93,6 +93,46 @@ class PasswordChanged(AuditAction):
 
 
 @dataclass(frozen=True)
+class UserDisabled(AuditAction):
+    action: ClassVar[str] = "user.disabled"
+    object_type: ClassVar[str] = "user"
+    username: str
+
+    def object_id(self) -> str:
+        return self.username
+
+
+@dataclass(frozen=True)
+class UserEnabled(AuditAction):
+    action: ClassVar[str] = "user.enabled"
+    object_type: ClassVar[str] = "user"
+    username: str
+
+    def object_id(self) -> str:
+        return self.username
+
+
+@dataclass(frozen=True)
+class AccountUnlocked(AuditAction):
+    action: ClassVar[str] = "user.unlocked"
+    object_type: ClassVar[str] = "user"
+    username: str
+
+    def object_id(self) -> str:
+        return self.username
+
+
+@dataclass(frozen=True)
+class TotpReset(AuditAction):
+    action: ClassVar[str] = "user.totp_reset"
+    object_type: ClassVar[str] = "user"
+    username: str
+
+    def object_id(self) -> str:
+        return self.username
+
+
+@dataclass(frozen=True)
 class GrantAdded(AuditAction):
     action: ClassVar[str] = "grant.added"
     object_type: ClassVar[str] = "grant"

@@ -49,7 +49,7 @@ def _day(value: str | None, add: int = 0) -> datetime | None:
     try:
         return datetime.combine(date.fromisoformat(value) + timedelta(days=add), time(0), WIB)
     except ValueError:
-        raise Invalid("Dates must be written as YYYY-MM-DD") from None
+        raise Invalid("Dates must be real calendar dates written as YYYY-MM-DD") from None
 
 
 

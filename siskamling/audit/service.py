@@ -95,6 +95,8 @@ class VerifyResult:
     checked: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    head_seq: int = 0
+    head_hash: str = GENESIS
 
 
 def verify_chain(*, db_session: Session, batch: int = 5000) -> VerifyResult:
@@ -111,7 +113,20 @@ def verify_chain(*, db_session: Session, batch: int = 5000) -> VerifyResult:
         prev = row.hash
         expected_seq += 1
         checked += 1
-    return VerifyResult(True, checked)
+    return VerifyResult(True, checked, head_seq=expected_seq - 1, head_hash=prev)
+
+
+def check_head(*, db_session: Session, result: VerifyResult, seq: int, digest: str | None) -> VerifyResult:
+    """Compare with a head recorded earlier: deleting the newest rows leaves an intact but shorter
+    chain, which only an outside record can reveal."""
+    if result.head_seq < seq:
+        return VerifyResult(False, result.checked, result.head_seq + 1,
+                            f"the log ends at seq {result.head_seq} but reached {seq} before: rows were removed")
+    if digest:
+        stored = db_session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seq))
+        if stored != digest:
+            return VerifyResult(False, result.checked, seq, "the hash at the recorded head differs")
+    return result
 
 
 def _iter_rows(db_session: Session, batch: int) -> Iterator:
@@ -177,7 +192,18 @@ def count_events(*, db_session: Session, flt: AuditFilter) -> int:
 CSV_COLUMNS = ["seq", "occurred_at", "action", "actor_label", "object_type", "object_id", "area_path", "ip", "data", "hash"]
 
 
+def _cell(value: Any) -> Any:
+    # A spreadsheet would run text starting with = + - @ as a formula (usernames are user input).
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_row(event: AuditEvent) -> list[Any]:
+    return [_cell(v) for v in _csv_values(event)]
+
+
+def _csv_values(event: AuditEvent) -> list[Any]:
     return [
         event.seq,
         event.occurred_at.isoformat(),

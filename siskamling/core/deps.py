@@ -1,6 +1,6 @@
 """Request dependencies: the database session, who is asking, and the guards every route
 declares. A route is either ``Depends(public)`` or guarded by ``require(...)``/``login_pending``;
-``tests/test_routes.py`` walks the route table and fails on any route that is neither."""
+``tests/test_scope.py`` walks the route table and fails on any route that is neither."""
 
 from __future__ import annotations
 

@@ -51,3 +51,10 @@ class Unauthenticated(DomainError):
 class Locked(DomainError):
     status_code = 423
     code = "locked"
+
+
+class Unavailable(DomainError):
+    """The service cannot answer yet (e.g. no boundaries imported); not the caller's fault."""
+
+    status_code = 503
+    code = "unavailable"

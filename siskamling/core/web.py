@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 from typing import Any
 
 from fastapi import Request
@@ -60,7 +61,7 @@ async def domain_error_handler(request: Request, exc: DomainError) -> Response:
         if isinstance(exc, MfaRequired):
             return RedirectResponse("/login/totp" if exc.enrolled else "/account/totp/setup", status_code=303)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={target}", status_code=303)
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
     return error_response(request, exc.status_code, exc.code, translated(exc))
 
 
