@@ -132,16 +132,20 @@ def migrate() -> None:
               help="real kelurahan boundaries (GeoJSON, Kemendagri codes in kode_kel) instead of the generated city")
 @click.option("--rw", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="RW boundaries to import under --areas (rw_no under kode_kel_kemendagri)")
+@click.option("--names", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="official code list (CSV kode,nama) naming the parents --areas creates, e.g. the province")
+@click.option("--attribution", default="", help="credit for the --areas/--rw data, shown on the maps")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="where the demo keeps its files")
 @click.option("--reset", is_flag=True, help="throw away the demo database and generate it again")
-def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, data_dir: Path | None, reset: bool) -> None:
+def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, names: Path | None, attribution: str,
+         data_dir: Path | None, reset: bool) -> None:
     """Start the web app on an embedded SQLite database loaded with demo data."""
     import shutil
 
     from siskamling.demo import service as demo_service
 
-    if rw and not kelurahan:
-        raise click.ClickException("--rw needs --areas (the kelurahan the RWs belong to)")
+    if (rw or names) and not kelurahan:
+        raise click.ClickException("--rw and --names need --areas (the kelurahan boundaries)")
     if data_dir is None:
         tag = "" if kelurahan is None else "-" + hashlib.sha256(
             f"{kelurahan.resolve()}|{rw.resolve() if rw else ''}".encode()).hexdigest()[:8]
@@ -157,7 +161,7 @@ def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, data_dir
     settings = load_settings(
         environment=Environment.demo, database_url=f"sqlite:///{(data_dir / 'siskamling.db').resolve()}",
         media_dir=data_dir / "media", secret_key=key_file.read_text().strip(), host=host, port=port,
-        session_cookie_secure=False, demo_accounts_file=data_dir / "accounts.json",
+        session_cookie_secure=False, demo_accounts_file=data_dir / "accounts.json", boundary_attribution=attribution,
     )
     accounts_file = settings.demo_accounts_file
     engine = prepare_database(settings, migrate=True)
@@ -166,7 +170,7 @@ def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, data_dir
 
         click.echo(f"Creating the demo in {data_dir} …")
         with session_scope(make_session_factory(engine)) as db:
-            demo_service.import_areas(db, data_dir, kelurahan, rw)
+            demo_service.import_areas(db, data_dir, kelurahan, rw, names)
             created = demo_service.create_accounts(db, settings)
         demo_service.save_accounts(accounts_file, created)
     _print_demo(settings, demo_service.load_accounts(accounts_file), data_dir)

@@ -138,3 +138,13 @@ def test_import_is_audited(db, tmp_path):
     event = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
     assert event.action == "areas.imported"
     assert event.data["created"] == 1 and event.data["source"].endswith("k.geojson")
+
+
+def test_names_from_a_reference_list_name_the_parents(db, tmp_path):
+    names = tmp_path / "names.csv"
+    names.write_text("kode,nama,level\n98,Provinsi Contoh,provinsi\n")
+    feature = kel_feature("98.71.01.1001", "Contoh", square(100.0, -1.0))
+    del feature["properties"]["nama_prov"]
+    path = write_geojson(tmp_path / "k.geojson", [feature])
+    run_import(db, path, names=importer.read_names(names), **KEL_OPTS)
+    assert areas.get_by_code(db_session=db, code="98").name == "Provinsi Contoh"

@@ -85,3 +85,9 @@ def test_openapi_describes_the_json_api_only(client):
 def test_large_geojson_is_compressed(client, token_for):
     r = client.get("/api/v1/areas?level=rt", headers={**token_for("admin"), "Accept-Encoding": "gzip"})
     assert r.headers.get("content-encoding") == "gzip" and len(r.json()["features"]) == 96
+
+
+def test_boundary_credit_reaches_the_map(app, login_as):
+    app.state.settings = app.state.settings.model_copy(update={"boundary_attribution": "RW © OpenStreetMap (ODbL)"})
+    page = html(login_as("alice").get(f"/areas/{KEL_A}"))
+    assert page.select_one("#map")["data-boundaries"] == "RW © OpenStreetMap (ODbL)"

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     tile_attribution: str = Field(
         "&copy; OpenStreetMap contributors", description="attribution shown for the base map tiles"
     )
+    boundary_attribution: str = Field(
+        "", description="credit for the imported boundary data, shown on every map (licences such as ODbL require it)"
+    )
     locate_edge_tolerance_m: float = Field(
         300, ge=0, description="points this close outside the outermost areas resolve to the nearest area"
     )

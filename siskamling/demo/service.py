@@ -39,7 +39,8 @@ class DemoAccount:
     note: str = ""
 
 
-def import_areas(db_session: Session, folder: Path, kelurahan: Path | None, rw: Path | None) -> None:
+def import_areas(db_session: Session, folder: Path, kelurahan: Path | None, rw: Path | None,
+                 names: Path | None = None) -> None:
     if kelurahan is None:
         paths = generate(folder)
         _import(db_session, paths["kelurahan"], Level.kelurahan, **KELURAHAN_OPTIONS)
@@ -47,7 +48,8 @@ def import_areas(db_session: Session, folder: Path, kelurahan: Path | None, rw: 
                 attr_props=["floodprone"])
         _import(db_session, paths["rt"], Level.rt, parent_prop="kode_rw", number_prop="rt_no")
         return
-    _import(db_session, kelurahan, Level.kelurahan, **KELURAHAN_OPTIONS)
+    code_names = importer.read_names(names) if names else {}
+    _import(db_session, kelurahan, Level.kelurahan, names=code_names, **KELURAHAN_OPTIONS)
     if rw is not None:
         _import(db_session, rw, Level.rw, **RW_OPTIONS)
 

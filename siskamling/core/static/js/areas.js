@@ -7,6 +7,7 @@
   if (el.dataset.tiles) {
     L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
   }
+  if (el.dataset.boundaries) map.attributionControl.addAttribution(el.dataset.boundaries);
   var bbox = el.dataset.bbox ? JSON.parse(el.dataset.bbox) : null;
   if (bbox) map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]]);
   else map.setView([-6.2, 106.83], 11);
