@@ -517,6 +517,7 @@ def audit_verify(expect_head: str | None) -> None:
 
 
 from siskamling.bench import bench  # noqa: E402
+
 main.add_command(bench)
 
 

@@ -117,10 +117,10 @@ def test_locate_endpoint_is_public_and_validates(client, db):
 
 
 def test_index_follows_area_changes(db, tmp_path):
-    from tests.helpers import kel_feature, square, write_geojson
     from siskamling.areas import importer
     from siskamling.areas.models import Level
     from siskamling.audit.service import Actor
+    from tests.helpers import kel_feature, square, write_geojson
 
     assert areas.locate(db_session=db, lat=-0.995, lon=100.005).status == "outside"
     path = write_geojson(tmp_path / "k.geojson", [kel_feature("98.71.01.1001", "Baru", square(100.0, -1.0))])

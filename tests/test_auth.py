@@ -13,7 +13,7 @@ from siskamling.accounts.models import LoginSession
 from siskamling.audit.models import AuditEvent
 from siskamling.core.deps import SESSION_COOKIE
 from siskamling.core.time import utcnow
-from tests.conftest import PASSWORD, TOTP_SECRETS, totp_now
+from tests.conftest import PASSWORD, totp_now
 from tests.helpers import html
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
 from typing import Annotated
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request
@@ -13,12 +13,20 @@ from markupsafe import Markup
 
 from siskamling.accounts import service as accounts
 from siskamling.accounts.models import LoginSession
+from siskamling.areas import service as areas
 from siskamling.audit.service import Actor
 from siskamling.core import metrics
 from siskamling.core.deps import (
-    SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, actor_of, client_ip, login_pending, public, require,
+    SESSION_COOKIE,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    actor_of,
+    client_ip,
+    login_pending,
+    public,
+    require,
 )
-from siskamling.areas import service as areas
 from siskamling.core.errors import DomainError, Invalid, NotFound
 from siskamling.core.i18n import gettext as _
 from siskamling.core.permissions import GRANTABLE_BY, Permission

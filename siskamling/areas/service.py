@@ -24,7 +24,6 @@ from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal, in_scope, scoped
 from siskamling.core.time import utcnow
 
-
 # --- reading ---------------------------------------------------------------------------------
 
 

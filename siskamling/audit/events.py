@@ -20,116 +20,72 @@ class AuditAction:
 
 
 @dataclass(frozen=True)
-class LoginSucceeded(AuditAction):
-    action: ClassVar[str] = "auth.login"
+class UserAction(AuditAction):
+    """An action about one user account; the object is the username."""
+
     object_type: ClassVar[str] = "user"
     username: str
+
+    def object_id(self) -> str:
+        return self.username
+
+
+@dataclass(frozen=True)
+class LoginSucceeded(UserAction):
+    action: ClassVar[str] = "auth.login"
     mfa: bool = False
 
-    def object_id(self) -> str:
-        return self.username
-
 
 @dataclass(frozen=True)
-class LoginFailed(AuditAction):
+class LoginFailed(UserAction):
     action: ClassVar[str] = "auth.login_failed"
-    object_type: ClassVar[str] = "user"
-    username: str
     reason: str  # bad_password, unknown_user, locked, inactive, bad_totp
 
-    def object_id(self) -> str:
-        return self.username
-
 
 @dataclass(frozen=True)
-class AccountLocked(AuditAction):
+class AccountLocked(UserAction):
     action: ClassVar[str] = "auth.locked"
-    object_type: ClassVar[str] = "user"
-    username: str
     until: str
 
-    def object_id(self) -> str:
-        return self.username
-
 
 @dataclass(frozen=True)
-class LoggedOut(AuditAction):
+class LoggedOut(UserAction):
     action: ClassVar[str] = "auth.logout"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
-class TotpEnrolled(AuditAction):
+class TotpEnrolled(UserAction):
     action: ClassVar[str] = "auth.totp_enrolled"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
-class UserCreated(AuditAction):
+class UserCreated(UserAction):
     action: ClassVar[str] = "user.created"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
-class PasswordChanged(AuditAction):
+class PasswordChanged(UserAction):
     action: ClassVar[str] = "user.password_changed"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
-class UserDisabled(AuditAction):
+class UserDisabled(UserAction):
     action: ClassVar[str] = "user.disabled"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
-class UserEnabled(AuditAction):
+class UserEnabled(UserAction):
     action: ClassVar[str] = "user.enabled"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
-class AccountUnlocked(AuditAction):
+class AccountUnlocked(UserAction):
     action: ClassVar[str] = "user.unlocked"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
-class TotpReset(AuditAction):
+class TotpReset(UserAction):
     action: ClassVar[str] = "user.totp_reset"
-    object_type: ClassVar[str] = "user"
-    username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from siskamling.areas import service as areas
 from siskamling.core import i18n, metrics
-from siskamling.core.deps import CurrentUser, SessionDep, public
 from siskamling.core.db import read_only
+from siskamling.core.deps import CurrentUser, SessionDep, public
 from siskamling.core.migrate import is_current
 from siskamling.core.web import render
 
