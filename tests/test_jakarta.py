@@ -94,3 +94,22 @@ def test_landmarks(jakarta, name, lat, lon, kelurahan):
 def test_open_sea_is_outside(jakarta):
     session, _, _ = jakarta
     assert areas.locate(db_session=session, lat=-5.95, lon=106.95).status == "outside"
+
+
+def test_water_gates_and_river_posts_resolve_like_the_agency_says(jakarta):
+    """DSDA's 26 stations, each tagged with its kelurahan (or none, upstream outside Jakarta).
+    Pos Cipinang Hulu stands ~216 m outside the simplified edge: resolved to Cibubur and flagged;
+    Bendung Katulampa (Bogor) and Pos Depok are outside the service area, not a guess."""
+    import json
+
+    session, _, _ = jakarta
+    stations = json.loads((shared_data() / "infrastructure" / "dsda_water_level_stations.geojson").read_text())
+    statuses = {}
+    for feature in stations["features"]:
+        lon, lat = feature["geometry"]["coordinates"][:2]
+        loc = areas.locate(db_session=session, lat=lat, lon=lon)
+        kel = next((lv["code"] for lv in loc.levels if lv["level"] == "kelurahan"), None)
+        assert kel == feature["properties"]["kode_kel"], feature["properties"]["name"]
+        statuses[feature["properties"]["name"]] = loc.status
+    assert statuses["Pos Cipinang Hulu"] == "near_edge"
+    assert statuses["Bendung Katulampa"] == statuses["Pos Depok"] == "outside"
