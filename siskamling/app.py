@@ -19,6 +19,8 @@ from siskamling.areas import api as areas_api
 from siskamling.areas import pages as areas_pages
 from siskamling.audit import api as audit_api
 from siskamling.audit import pages as audit_pages
+from siskamling.cameras import api as cameras_api
+from siskamling.cameras import pages as cameras_pages
 from siskamling.core import i18n, metrics, web
 from siskamling.core.config import Settings
 from siskamling.core.db import make_engine, make_session_factory
@@ -88,7 +90,8 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
 
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
-    for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api):
+    for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
+                   cameras_api):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

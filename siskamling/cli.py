@@ -486,6 +486,52 @@ def users_totp_code(username: str, data_dir: Path) -> None:
         click.echo(accounts.current_totp(settings=settings, user=user))
 
 
+# --- cameras ---------------------------------------------------------------------------------
+
+
+@main.group()
+def cameras() -> None:
+    """Register cameras and see how they are shared."""
+
+
+@cameras.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def cameras_import(path: Path) -> None:
+    """Register or update cameras from CSV or GeoJSON points. All or nothing.
+
+    Columns/properties: code, name, lat, lon (or a Point geometry), site_type, owner, stream_url,
+    substream_url, username, password, retention_days, share_level, share_neighbours,
+    live_roles and recording_roles (roles separated by ';')."""
+    from siskamling.areas.importer import ImportFailed
+    from siskamling.audit.service import Actor
+    from siskamling.cameras import service as camera_service
+    from siskamling.core.errors import DomainError
+
+    settings = load_settings()
+    try:
+        with unit_of_work(settings) as db:
+            created, updated = camera_service.import_file(db_session=db, path=path, actor=Actor.system("cli"),
+                                                          settings=settings)
+    except ImportFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{created} camera(s) registered, {updated} updated")
+
+
+@cameras.command("list")
+def cameras_list() -> None:
+    """List cameras with their area and sharing rule (never their credentials)."""
+    from siskamling.cameras import service as camera_service
+
+    with unit_of_work(load_settings()) as db:
+        for c in camera_service.list_all(db_session=db):
+            neighbours = " + neighbours" if c.share_neighbours else ""
+            click.echo(f"{c.code:<16} {c.area.code:<24} {c.site_type:<15} shared: {c.share_level}{neighbours}"
+                       f"  live: {','.join(c.live_roles) or '-'}  recordings: {','.join(c.recording_roles) or '-'}"
+                       f"  {c.name}")
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 

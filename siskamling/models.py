@@ -3,6 +3,7 @@
 from siskamling.accounts import models as accounts  # noqa: F401
 from siskamling.areas import models as areas  # noqa: F401
 from siskamling.audit import models as audit  # noqa: F401
+from siskamling.cameras import models as cameras  # noqa: F401
 from siskamling.core.db import Base
 
 metadata = Base.metadata

@@ -157,3 +157,29 @@ class AuditExported(AuditAction):
     action: ClassVar[str] = "audit.exported"
     rows: int
     filters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CameraRegistered(AuditAction):
+    action: ClassVar[str] = "camera.registered"
+    object_type: ClassVar[str] = "camera"
+    code: str
+    name: str
+    area_code: str
+    share_level: str
+    live_roles: list[str]
+    recording_roles: list[str]
+
+    def object_id(self) -> str:
+        return self.code
+
+
+@dataclass(frozen=True)
+class CameraChanged(AuditAction):
+    action: ClassVar[str] = "camera.changed"
+    object_type: ClassVar[str] = "camera"
+    code: str
+    changed: list[str]  # field names; credentials are named, never shown
+
+    def object_id(self) -> str:
+        return self.code

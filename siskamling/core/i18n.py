@@ -59,6 +59,16 @@ LEVEL_LABELS = {
 }
 
 
+SITE_LABELS = {
+    "taman_24_jam": N_("24-hour park"), "rawan_bencana": N_("Disaster/flood-prone area"), "jalan": N_("Street"),
+    "pasar": N_("Market"), "sekolah": N_("School"), "fasilitas_umum": N_("Public facility"), "lainnya": N_("Other"),
+}
+
+
+def site_label(site: str) -> str:
+    return gettext(SITE_LABELS[site]) if site in SITE_LABELS else site
+
+
 def role_label(role: str) -> str:
     return gettext(ROLE_LABELS[role]) if role in ROLE_LABELS else role
 

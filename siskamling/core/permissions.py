@@ -22,6 +22,7 @@ class Permission(StrEnum):
     grant_manage = "grant.manage"  # operators: community roles inside their area only
     audit_view = "audit.view"
     area_manage = "area.manage"
+    camera_manage = "camera.manage"  # register and change cameras (and see every camera in the area)
 
 
 COMMUNITY_ROLES = frozenset({Role.ketua_rw, Role.ketua_rt, Role.fkdm, Role.satpam, Role.linmas})
@@ -29,7 +30,8 @@ MFA_ROLES = frozenset({Role.admin, Role.operator})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
-    Role.operator: frozenset({Permission.area_view, Permission.user_view, Permission.grant_manage}),
+    Role.operator: frozenset({Permission.area_view, Permission.user_view, Permission.grant_manage,
+                              Permission.camera_manage}),
     Role.officer: frozenset({Permission.area_view}),
     **{role: frozenset({Permission.area_view}) for role in COMMUNITY_ROLES},
 }
@@ -39,3 +41,8 @@ GRANTABLE_BY = {
     Role.admin: frozenset(Role),
     Role.operator: COMMUNITY_ROLES | {Role.officer},
 }
+
+# Who may be given access to shared cameras (admins and operators manage them anyway).
+SHAREABLE_ROLES = frozenset({Role.officer} | COMMUNITY_ROLES)
+DEFAULT_LIVE_ROLES = sorted(SHAREABLE_ROLES)
+DEFAULT_RECORDING_ROLES = sorted({Role.officer})

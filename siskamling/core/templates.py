@@ -13,7 +13,7 @@ from siskamling.core import i18n
 from siskamling.core.time import format_wib
 
 PACKAGE = Path(__file__).resolve().parent.parent
-DOMAINS = ["core", "web", "accounts", "areas", "audit"]
+DOMAINS = ["core", "web", "accounts", "areas", "audit", "cameras"]
 
 
 def _tojson_attr(value) -> Markup:
@@ -31,6 +31,7 @@ def build_templates() -> Jinja2Templates:
     env.filters["wib"] = format_wib
     env.filters["role_label"] = i18n.role_label
     env.filters["level_label"] = i18n.level_label
+    env.filters["site_label"] = i18n.site_label
     env.filters["tojson_safe"] = _tojson_attr
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     return templates

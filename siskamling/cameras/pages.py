@@ -1,0 +1,73 @@
+"""Camera pages: the list of cameras a user may watch, and registration for operators."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+
+from siskamling.cameras import schemas
+from siskamling.cameras import service as cameras
+from siskamling.cameras.api import CameraManager, CurrentCamera
+from siskamling.cameras.models import Owner, SiteType
+from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
+from siskamling.core.errors import DomainError
+from siskamling.core.i18n import gettext as _
+from siskamling.core.permissions import SHAREABLE_ROLES, Permission
+from siskamling.core.web import render, translated
+
+router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in api.py
+
+
+@router.get("/cameras")
+def camera_list(request: Request, db: SessionDep, principal: CurrentUser):
+    rows = [(c, cameras.manages(principal, c)) for c in cameras.list_visible(db_session=db, principal=principal)]
+    return render(request, "cameras/list.html", {"rows": rows, "can_register": principal.can(Permission.camera_manage)})
+
+
+def _form_page(request: Request, form: dict, error: str | None = None, status_code: int = 200):
+    return render(request, "cameras/form.html", {
+        "form": form, "error": error, "site_types": list(SiteType), "owners": list(Owner),
+        "share_levels": schemas.SHARE_LEVELS, "roles": sorted(SHAREABLE_ROLES),
+    }, status_code=status_code)
+
+
+@router.get("/cameras/new")
+def camera_new(request: Request, principal: CameraManager):
+    return _form_page(request, schemas.CameraIn.model_construct().model_dump() | {"code": "", "name": ""})
+
+
+@router.post("/cameras/new")
+def camera_create(request: Request, db: SessionDep, settings: SettingsDep, principal: CameraManager,
+                  code: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",
+                  lat: Annotated[str, Form()] = "", lon: Annotated[str, Form()] = "",
+                  site_type: Annotated[str, Form()] = "lainnya", owner: Annotated[str, Form()] = "pemprov",
+                  stream_url: Annotated[str, Form()] = "", substream_url: Annotated[str, Form()] = "",
+                  username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+                  retention_days: Annotated[str, Form()] = "30", share_level: Annotated[str, Form()] = "kelurahan",
+                  share_neighbours: Annotated[bool, Form()] = False,
+                  live_roles: Annotated[list[str], Form()] = (), recording_roles: Annotated[list[str], Form()] = ()):
+    form = dict(code=code, name=name, lat=lat, lon=lon, site_type=site_type, owner=owner, stream_url=stream_url,
+                substream_url=substream_url or None, username=username or None, password=password or None,
+                retention_days=retention_days, share_level=share_level, share_neighbours=share_neighbours,
+                live_roles=list(live_roles), recording_roles=list(recording_roles))
+    shown = {**form, "password": None}  # a password is never sent back to the browser
+    try:
+        data = schemas.CameraIn(**form)
+        camera = cameras.register(db_session=db, data=data, actor=actor_of(request, principal), settings=settings,
+                                  manager=principal)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        return _form_page(request, shown, _("Some fields are missing or invalid: %(fields)s") % {"fields": fields}, 422)
+    except DomainError as exc:
+        return _form_page(request, shown, translated(exc), exc.status_code)
+    return RedirectResponse(f"/cameras/{camera.code}", status_code=303)
+
+
+@router.get("/cameras/{code}")
+def camera_page(request: Request, camera: CurrentCamera, principal: CurrentUser):
+    shared_with = sorted({(s.area_path, s.role, s.purpose) for s in camera.shares})
+    return render(request, "cameras/detail.html", {"camera": camera, "manager": cameras.manages(principal, camera),
+                                                   "shared_with": shared_with})

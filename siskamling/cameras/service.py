@@ -1,0 +1,308 @@
+"""Cameras: registration, credentials at rest, and who may watch what (sharing by area)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import shapely
+from pydantic import ValidationError
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from siskamling.areas import importer as area_importer
+from siskamling.areas import service as areas
+from siskamling.areas.models import Area, Level
+from siskamling.audit import service as audit
+from siskamling.audit.events import CameraChanged, CameraRegistered
+from siskamling.audit.service import Actor
+from siskamling.cameras.models import Camera, CameraShare, Purpose
+from siskamling.cameras.schemas import SHARE_LEVELS, CameraIn, CameraPatch
+from siskamling.core.config import Settings
+from siskamling.core.errors import Conflict, Invalid, NotFound
+from siskamling.core.permissions import SHAREABLE_ROLES, Permission
+from siskamling.core.scope import Principal, in_scope, path_condition
+from siskamling.core.security import SecretBox
+
+STREAM_SCHEMES = {"rtsp", "rtsps", "http", "https", "file"}
+NEIGHBOUR_TOLERANCE_DEG = 0.0001  # ~11 m: simplified boundaries leave slivers between neighbours
+
+
+# --- stream addresses and credentials ----------------------------------------------------------
+
+
+def split_stream_url(url: str) -> tuple[str, str | None, str | None]:
+    """(url without credentials, username, password). Credentials typed into the URL are moved
+    out of it so that the stored and displayed address never carries them."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in STREAM_SCHEMES:
+        raise Invalid("Stream address must start with rtsp://, rtsps://, http(s):// (HLS) or file://")
+    if parts.scheme != "file" and not parts.hostname:
+        raise Invalid("Stream address has no host")
+    if parts.scheme == "file" and not parts.path:
+        raise Invalid("A file:// stream address needs a path")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, "")), username, password
+
+
+def seal_credentials(settings: Settings, username: str | None, password: str | None) -> str | None:
+    if not username and not password:
+        return None
+    return SecretBox(settings.secret_key).seal(json.dumps({"username": username or "", "password": password or ""}))
+
+
+def open_credentials(settings: Settings, camera: Camera) -> tuple[str, str] | None:
+    """For the camera worker only: never shown, never logged."""
+    if not camera.credentials_enc:
+        return None
+    data = json.loads(SecretBox(settings.secret_key).open(camera.credentials_enc))
+    return data["username"], data["password"]
+
+
+# --- sharing -----------------------------------------------------------------------------------
+
+
+def _check_roles(roles: list[str], field: str) -> list[str]:
+    unknown = sorted(set(roles) - set(SHAREABLE_ROLES))
+    if unknown:
+        raise Invalid("%(field)s: roles that cannot be given camera access: %(roles)s", field=field,
+                      roles=", ".join(unknown))
+    return sorted(set(roles))
+
+
+def _share_area(db_session: Session, area: Area, level: Level) -> Area:
+    """The camera's ancestor at the sharing level (the camera's own area when it is shallower)."""
+    chain = [area, *reversed(areas.ancestors(db_session=db_session, area=area))]
+    return next((a for a in chain if a.level == level), area)
+
+
+def _neighbours(db_session: Session, area: Area) -> list[Area]:
+    """Areas of the same level that touch this one (siblings when there are no polygons)."""
+    if area.geometry is None:
+        return list(db_session.scalars(select(Area).where(Area.parent_id == area.parent_id, Area.id != area.id)))
+    t = NEIGHBOUR_TOLERANCE_DEG
+    candidates = db_session.scalars(select(Area).where(
+        Area.level == area.level, Area.id != area.id, Area.geometry.is_not(None),
+        Area.min_lon <= area.max_lon + t, Area.max_lon >= area.min_lon - t,
+        Area.min_lat <= area.max_lat + t, Area.max_lat >= area.min_lat - t,
+    )).all()
+    shape = shapely.from_geojson(area.geometry)
+    return [c for c in candidates if shapely.dwithin(shape, shapely.from_geojson(c.geometry), t)]
+
+
+def _rebuild_shares(db_session: Session, camera: Camera) -> None:
+    base = _share_area(db_session, camera.area, Level(camera.share_level))
+    shared = [base, *(_neighbours(db_session, base) if camera.share_neighbours else [])]
+    camera.shares.clear()
+    db_session.flush()
+    for area in shared:
+        for purpose, roles in ((Purpose.live, camera.live_roles), (Purpose.recordings, camera.recording_roles)):
+            for role in roles:
+                camera.shares.append(CameraShare(area_path=area.path, role=role, purpose=purpose))
+
+
+def _grant_matches(grant_path: str):
+    """A share reaches a grant when one area contains the other: a kelurahan-wide share reaches
+    an RT head inside it, an RT share reaches the kelurahan's FKDM."""
+    segments = grant_path.split("/")
+    ancestors = ["/".join(segments[:i]) for i in range(1, len(segments) + 1)]
+    return or_(CameraShare.area_path.in_(ancestors), CameraShare.area_path.startswith(grant_path + "/", autoescape=True))
+
+
+def _visible_condition(principal: Principal, purposes: list[Purpose]):
+    managed = path_condition(Camera.area_path, principal.paths_for(Permission.camera_manage))
+    share_terms = [and_(CameraShare.role == g.role, _grant_matches(g.area_path)) for g in principal.grants]
+    if not share_terms:
+        return managed
+    shared = select(CameraShare.camera_id).where(CameraShare.purpose.in_(purposes), or_(*share_terms))
+    return or_(managed, Camera.id.in_(shared))
+
+
+def can(db_session: Session, principal: Principal, camera: Camera, purpose: Purpose) -> bool:
+    stmt = select(Camera.id).where(Camera.id == camera.id, _visible_condition(principal, [purpose]))
+    return db_session.scalar(stmt) is not None
+
+
+def manages(principal: Principal, camera: Camera) -> bool:
+    return in_scope(principal, Permission.camera_manage, camera.area_path)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def list_visible(*, db_session: Session, principal: Principal, purpose: Purpose | None = None) -> list[Camera]:
+    purposes = [purpose] if purpose else list(Purpose)
+    stmt = select(Camera).where(_visible_condition(principal, purposes)).options(selectinload(Camera.area))
+    return list(db_session.scalars(stmt.order_by(Camera.code)))
+
+
+def get_visible(*, db_session: Session, principal: Principal, code: str) -> Camera:
+    """One camera the principal may watch, play or manage; otherwise NotFound, like a missing one."""
+    stmt = select(Camera).where(Camera.code == code, _visible_condition(principal, list(Purpose)))
+    camera = db_session.scalar(stmt)
+    if camera is None:
+        raise NotFound("Camera not found")
+    return camera
+
+
+def list_all(*, db_session: Session) -> list[Camera]:
+    """Every camera, for the machine operator's CLI."""
+    return list(db_session.scalars(select(Camera).options(selectinload(Camera.area)).order_by(Camera.code)))
+
+
+def get_by_code(*, db_session: Session, code: str) -> Camera | None:
+    return db_session.scalar(select(Camera).where(Camera.code == code))
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _place(db_session: Session, lat: float, lon: float, manager: Principal | None, settings: Settings) -> Area:
+    location = areas.locate(db_session=db_session, lat=lat, lon=lon, edge_tolerance_m=settings.locate_edge_tolerance_m)
+    if location.status == "outside":
+        raise Invalid("The camera's position is outside the service area")
+    area = areas.get_by_code(db_session=db_session, code=location.area_code)
+    if manager is not None and not in_scope(manager, Permission.camera_manage, area.path):
+        raise Invalid("The camera's position is outside the areas you manage")
+    return area
+
+
+def register(*, db_session: Session, data: CameraIn, actor: Actor, settings: Settings,
+             manager: Principal | None = None) -> Camera:
+    """``manager`` None is the machine's CLI; otherwise the position must lie in their areas."""
+    if get_by_code(db_session=db_session, code=data.code) is not None:
+        raise Conflict("A camera with code %(code)s already exists", code=data.code)
+    url, url_user, url_password = split_stream_url(data.stream_url)
+    sub = split_stream_url(data.substream_url)[0] if data.substream_url else None
+    if data.share_level not in SHARE_LEVELS:
+        raise Invalid("Cameras are shared at kota, kecamatan, kelurahan, RW or RT level")
+    area = _place(db_session, data.lat, data.lon, manager, settings)
+    camera = Camera(
+        code=data.code, name=data.name, lat=data.lat, lon=data.lon, area=area, area_path=area.path,
+        site_type=data.site_type, owner=data.owner, stream_url=url, substream_url=sub,
+        credentials_enc=seal_credentials(settings, data.username or url_user, data.password or url_password),
+        retention_days=data.retention_days, share_level=data.share_level, share_neighbours=data.share_neighbours,
+        live_roles=_check_roles(data.live_roles, "live_roles"),
+        recording_roles=_check_roles(data.recording_roles, "recording_roles"), enabled=True,
+    )
+    db_session.add(camera)
+    db_session.flush()
+    _rebuild_shares(db_session, camera)
+    audit.record(db_session=db_session, actor=actor, area_path=area.path, event=CameraRegistered(
+        code=camera.code, name=camera.name, area_code=area.code, share_level=camera.share_level,
+        live_roles=camera.live_roles, recording_roles=camera.recording_roles))
+    return camera
+
+
+def change(*, db_session: Session, camera: Camera, patch: CameraPatch, actor: Actor, settings: Settings,
+           manager: Principal | None = None) -> Camera:
+    given = patch.model_dump(exclude_unset=True)
+    changed = []
+    if "stream_url" in given:
+        url, url_user, url_password = split_stream_url(given.pop("stream_url"))
+        camera.stream_url = url
+        changed.append("stream_url")
+        if url_user or url_password:
+            given.setdefault("username", url_user)
+            given.setdefault("password", url_password)
+    if "substream_url" in given:
+        value = given.pop("substream_url")
+        camera.substream_url = split_stream_url(value)[0] if value else None
+        changed.append("substream_url")
+    if "username" in given or "password" in given:
+        old = open_credentials(settings, camera) or ("", "")
+        camera.credentials_enc = seal_credentials(settings, given.pop("username", old[0]), given.pop("password", old[1]))
+        changed.append("credentials")
+    if "lat" in given or "lon" in given:
+        lat, lon = given.pop("lat", camera.lat), given.pop("lon", camera.lon)
+        area = _place(db_session, lat, lon, manager, settings)
+        camera.lat, camera.lon, camera.area, camera.area_path = lat, lon, area, area.path
+        changed.append("position")
+    for field in ("live_roles", "recording_roles"):
+        if field in given:
+            setattr(camera, field, _check_roles(given.pop(field), field))
+            changed.append(field)
+    if "share_level" in given and given["share_level"] not in SHARE_LEVELS:
+        raise Invalid("Cameras are shared at kota, kecamatan, kelurahan, RW or RT level")
+    for field, value in given.items():
+        if value is not None:
+            setattr(camera, field, value)
+            changed.append(field)
+    db_session.flush()
+    _rebuild_shares(db_session, camera)
+    audit.record(db_session=db_session, actor=actor, area_path=camera.area_path,
+                 event=CameraChanged(code=camera.code, changed=sorted(set(changed))))
+    return camera
+
+
+# --- import ------------------------------------------------------------------------------------
+
+LIST_FIELDS = ("live_roles", "recording_roles")
+
+
+def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return [(f"row {i}", dict(row)) for i, row in enumerate(csv.DictReader(fh), start=2)]
+    features = area_importer.read_features(path)
+    out = []
+    for i, feature in enumerate(features, start=1):
+        props = dict(feature.get("properties") or {})
+        geom = feature.get("geometry") or {}
+        if geom.get("type") == "Point":
+            props.setdefault("lon", geom["coordinates"][0])
+            props.setdefault("lat", geom["coordinates"][1])
+        out.append((f"feature #{i}", props))
+    return out
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    data = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+    data = {k: v for k, v in data.items() if v not in ("", None)}
+    for field in LIST_FIELDS:
+        if isinstance(data.get(field), str):
+            data[field] = [r.strip() for r in data[field].replace(",", ";").split(";") if r.strip()]
+    if isinstance(data.get("share_neighbours"), str):
+        data["share_neighbours"] = data["share_neighbours"].lower() in ("1", "true", "ya", "yes")
+    return data
+
+
+def import_file(*, db_session: Session, path: Path, actor: Actor, settings: Settings) -> tuple[int, int]:
+    """CSV or GeoJSON points; new codes are registered, known ones updated. All or nothing:
+    any bad row raises ImportFailed naming every bad row, and the caller's transaction rolls back."""
+    errors: list[str] = []
+    created = updated = 0
+    seen: dict[str, str] = {}
+    for label, row in _rows(path):
+        data = _clean(row)
+        code = str(data.get("code", ""))
+        if code in seen:
+            errors.append(f"{label} ({code}): duplicate code (first in {seen[code]})")
+            continue
+        seen[code] = label
+        try:
+            camera = get_by_code(db_session=db_session, code=str(data.get("code", "")))
+            if camera is None:
+                register(db_session=db_session, data=CameraIn(**data), actor=actor, settings=settings)
+                created += 1
+            else:
+                data.pop("code")
+                change(db_session=db_session, camera=camera, patch=CameraPatch(**data), actor=actor, settings=settings)
+                updated += 1
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors())
+            errors.append(f"{label} ({data.get('code', '?')}): {problems}")
+        except (Invalid, Conflict) as exc:
+            errors.append(f"{label} ({data.get('code', '?')}): {exc}")
+    if errors:
+        raise area_importer.ImportFailed(errors)
+    return created, updated
