@@ -83,6 +83,8 @@ def check_port_free(host: str, port: int) -> None:
 def run_server(settings: Settings, engine) -> None:
     import uvicorn
 
+    from siskamling.cameras.worker import start_worker_process
+
     from siskamling.app import create_app
     from siskamling.core.vendor import missing
 
@@ -91,6 +93,16 @@ def run_server(settings: Settings, engine) -> None:
     if missing():
         click.echo(f"warning: front-end libraries missing ({', '.join(missing())}); run ./run setup", err=True)
     app = create_app(settings, engine)
+    worker = start_worker_process(settings) if settings.run_workers else None
+    try:
+        _serve(uvicorn, app, settings)
+    finally:
+        if worker is not None:
+            worker.terminate()  # the worker stops its recorders, each closing its segment
+            worker.join(30)
+
+
+def _serve(uvicorn, app, settings: Settings) -> None:
     # Client addresses (audit log, sessions) come from X-Forwarded-For only when the request
     # arrives from a trusted proxy.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=True,
@@ -113,6 +125,17 @@ def serve(host: str | None, port: int | None) -> None:
     click.echo(f"Siskamling on http://{settings.host}:{settings.port} ({settings.environment}, "
                f"database {engine.url.render_as_string()})")
     run_server(settings, engine)
+
+
+@main.command()
+@click.option("--capacity", type=int, help="cameras this worker records at most (default from settings)")
+def worker(capacity: int | None) -> None:
+    """Run a camera worker: claim cameras through the database and record them."""
+    from siskamling.cameras.worker import worker_main
+
+    settings = load_settings(worker_capacity=capacity)
+    prepare_database(settings)
+    worker_main(settings.model_dump_json())
 
 
 @main.command()

@@ -26,6 +26,14 @@ class Owner(StrEnum):
     warga = "warga"
 
 
+class Health(StrEnum):
+    unknown = "unknown"  # not yet opened by a worker
+    online = "online"
+    degraded = "degraded"  # frames arrive, but too slowly or with errors
+    offline = "offline"
+    disabled = "disabled"
+
+
 class Purpose(StrEnum):
     live = "live"
     recordings = "recordings"
@@ -55,6 +63,19 @@ class Camera(Base):
     live_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     recording_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Health, written by the camera's worker.
+    health: Mapped[str] = mapped_column(String(12), default=Health.unknown, server_default=Health.unknown.value)
+    health_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fps: Mapped[float | None] = mapped_column(Float)
+    bitrate_kbps: Mapped[float | None] = mapped_column(Float)
+    last_frame_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    codec: Mapped[str | None] = mapped_column(String(20))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    # Which worker holds the camera, until when (claimed with a conditional UPDATE).
+    worker_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -77,3 +98,33 @@ class CameraShare(Base):
     camera: Mapped[Camera] = relationship(back_populates="shares")
 
     __table_args__ = (Index("ix_camera_share_lookup", "purpose", "role", "area_path"),)
+
+
+class RecordingSegment(Base):
+    """One finished recording file (fragmented MP4, playable on its own), stream-copied."""
+
+    __tablename__ = "recording_segment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("camera.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    path: Mapped[str] = mapped_column(String(500))  # relative to the media folder
+    bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_recording_segment_camera_time", "camera_id", "started_at"),)
+
+
+class CameraHealthEvent(Base):
+    """A camera's health changed (offline, back online…): its history, and what operators are told."""
+
+    __tablename__ = "camera_health_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("camera.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    health: Mapped[str] = mapped_column(String(12))
+    message: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_camera_health_event_camera_at", "camera_id", "at"),)

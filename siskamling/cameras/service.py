@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import shapely
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from siskamling.areas import importer as area_importer
@@ -19,13 +20,14 @@ from siskamling.areas.models import Area, Level
 from siskamling.audit import service as audit
 from siskamling.audit.events import CameraChanged, CameraRegistered
 from siskamling.audit.service import Actor
-from siskamling.cameras.models import Camera, CameraShare, Purpose
+from siskamling.cameras.models import Camera, CameraHealthEvent, CameraShare, Health, Purpose, RecordingSegment
 from siskamling.cameras.schemas import SHARE_LEVELS, CameraIn, CameraPatch
 from siskamling.core.config import Settings
 from siskamling.core.errors import Conflict, Invalid, NotFound
 from siskamling.core.permissions import SHAREABLE_ROLES, Permission
 from siskamling.core.scope import Principal, in_scope, path_condition
 from siskamling.core.security import SecretBox
+from siskamling.core.time import utcnow
 
 STREAM_SCHEMES = {"rtsp", "rtsps", "http", "https", "file"}
 NEIGHBOUR_TOLERANCE_DEG = 0.0001  # ~11 m: simplified boundaries leave slivers between neighbours
@@ -306,3 +308,103 @@ def import_file(*, db_session: Session, path: Path, actor: Actor, settings: Sett
     if errors:
         raise area_importer.ImportFailed(errors)
     return created, updated
+
+
+# --- workers: leases, health, segments ---------------------------------------------------------
+# Each function is one short transaction's worth of work, called by the worker processes.
+
+
+def claim_one(*, db_session: Session, worker_id: str, lease_seconds: float) -> int | None:
+    """Claim one enabled camera nobody holds (or whose holder's lease ran out). The conditional
+    UPDATE is the lock: of two workers racing for a camera, exactly one sees a row count of 1."""
+    now = utcnow()
+    free = (Camera.worker_id.is_(None)) | (Camera.lease_expires_at < now)
+    candidates = db_session.scalars(
+        select(Camera.id).where(Camera.enabled.is_(True), free).order_by(Camera.lease_expires_at.is_not(None),
+                                                                          Camera.id).limit(10)
+    ).all()
+    for camera_id in candidates:
+        result = db_session.execute(
+            update(Camera).where(Camera.id == camera_id, Camera.enabled.is_(True), free)
+            .values(worker_id=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            return camera_id
+    return None
+
+
+def renew_leases(*, db_session: Session, worker_id: str, camera_ids: list[int], lease_seconds: float) -> set[int]:
+    """Extend this worker's leases; returns the cameras it still holds (a lease taken over after
+    an expiry, or a camera disabled meanwhile, is lost and its recorder must stop)."""
+    if not camera_ids:
+        return set()
+    db_session.execute(
+        update(Camera).where(Camera.id.in_(camera_ids), Camera.worker_id == worker_id, Camera.enabled.is_(True))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    held = db_session.scalars(select(Camera.id).where(Camera.id.in_(camera_ids), Camera.worker_id == worker_id,
+                                                      Camera.enabled.is_(True))).all()
+    return set(held)
+
+
+def release(*, db_session: Session, worker_id: str, camera_ids: list[int]) -> None:
+    if camera_ids:
+        db_session.execute(
+            update(Camera).where(Camera.id.in_(camera_ids), Camera.worker_id == worker_id)
+            .values(worker_id=None, lease_expires_at=None).execution_options(synchronize_session=False)
+        )
+
+
+def set_health(*, db_session: Session, camera_id: int, health: Health, message: str | None = None,
+               fps: float | None = None, bitrate_kbps: float | None = None, last_frame_at=None,
+               codec: str | None = None, width: int | None = None, height: int | None = None) -> bool:
+    """Record the camera's measured health; a change of state is kept in its history.
+    Returns True when the state changed."""
+    camera = db_session.get(Camera, camera_id)
+    if camera is None:
+        return False
+    changed = camera.health != health
+    now = utcnow()
+    if changed:
+        camera.health = health
+        camera.health_since = now
+        db_session.add(CameraHealthEvent(camera_id=camera_id, at=now, health=health, message=message))
+    camera.last_error = message if health in (Health.offline, Health.degraded) else None
+    for field, value in (("fps", fps), ("bitrate_kbps", bitrate_kbps), ("last_frame_at", last_frame_at),
+                         ("codec", codec), ("width", width), ("height", height)):
+        if value is not None:
+            setattr(camera, field, value)
+    return changed
+
+
+def add_segment(*, db_session: Session, camera_id: int, started_at, ended_at, path: str, size: int) -> None:
+    db_session.add(RecordingSegment(camera_id=camera_id, started_at=started_at, ended_at=ended_at, path=path,
+                                    bytes=size))
+
+
+def segments(*, db_session: Session, camera_id: int, since=None, until=None) -> list[RecordingSegment]:
+    stmt = select(RecordingSegment).where(RecordingSegment.camera_id == camera_id)
+    if since is not None:
+        stmt = stmt.where(RecordingSegment.ended_at > since)
+    if until is not None:
+        stmt = stmt.where(RecordingSegment.started_at < until)
+    return list(db_session.scalars(stmt.order_by(RecordingSegment.started_at)))
+
+
+def health_history(*, db_session: Session, camera_id: int, limit: int = 50) -> list[CameraHealthEvent]:
+    return list(db_session.scalars(select(CameraHealthEvent).where(CameraHealthEvent.camera_id == camera_id)
+                                   .order_by(CameraHealthEvent.at.desc()).limit(limit)))
+
+
+def source_for(*, db_session: Session, camera_id: int, settings: Settings) -> tuple[str, tuple[str, str] | None] | None:
+    """What a recorder opens: the stream address and the decrypted credentials."""
+    camera = db_session.get(Camera, camera_id)
+    if camera is None:
+        return None
+    return camera.stream_url, open_credentials(settings, camera)
+
+
+def code_of(*, db_session: Session, camera_id: int) -> str | None:
+    return db_session.scalar(select(Camera.code).where(Camera.id == camera_id))

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     locate_edge_tolerance_m: float = Field(
         300, ge=0, description="points this close outside the outermost areas resolve to the nearest area"
     )
+    run_workers: bool = Field(
+        True, description="`siskamling serve` also runs a camera worker (set false when workers run on other machines)"
+    )
+    worker_capacity: int = Field(16, ge=1, le=1000, description="cameras one worker process records at most")
+    worker_lease_seconds: float = Field(
+        20, ge=3, le=300, description="a camera whose worker stops renewing for this long moves to another worker"
+    )
+    segment_seconds: float = Field(10, ge=1, le=600, description="length of one recording segment")
     demo_accounts_file: Path | None = Field(
         None, description="where `siskamling demo` keeps the generated demo passwords"
     )

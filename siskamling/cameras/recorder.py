@@ -1,0 +1,245 @@
+"""Recording one camera: demux once, stream-copy into fixed-length fragmented-MP4 segments, and
+measure the camera's health while doing it. No decoding, no re-encoding.
+
+A segment is written as ``….mp4.part`` and renamed when it is complete, then indexed in the
+database; a recorder killed mid-segment (even with SIGKILL) leaves finished segments intact and
+at most one ``.part`` behind, which the next start deletes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import av
+
+from siskamling.cameras.models import Health
+
+log = logging.getLogger(__name__)
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+SUPPORTED_CODECS = {"h264", "hevc"}
+
+
+class SourceError(Exception):
+    """The camera cannot be read now (unreachable, refused, stalled, unsupported); retried later."""
+
+
+@dataclass
+class RecorderConfig:
+    media_dir: Path
+    segment_seconds: float = 10.0
+    open_timeout_s: float = 8.0
+    stall_timeout_s: float = 5.0  # no packet for this long: the stream is stalled (detected within 10 s)
+    health_interval_s: float = 2.0
+    realtime_files: bool = True  # pace file:// sources like a live camera, looping at the end
+    rtsp_transport: str = "tcp"
+
+
+@dataclass
+class HealthReport:
+    health: Health
+    message: str | None = None
+    fps: float | None = None
+    bitrate_kbps: float | None = None
+    last_frame_at: datetime | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class Callbacks:
+    """How a recorder talks to the rest of the system (the database, in production)."""
+
+    on_segment: Callable[[datetime, datetime, Path, int], None]
+    on_health: Callable[[HealthReport], None]
+    should_stop: Callable[[], bool] = field(default=lambda: False)
+
+
+def source_url(url: str, credentials: tuple[str, str] | None) -> str:
+    """The address PyAV opens: credentials go into RTSP/HTTP URLs here and nowhere else."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return parts.path
+    if not credentials:
+        return url
+    user, password = (quote(c, safe="") for c in credentials)
+    return urlunsplit((parts.scheme, f"{user}:{password}@{parts.netloc}", parts.path, parts.query, ""))
+
+
+def redact(text: str, credentials: tuple[str, str] | None) -> str:
+    for secret in credentials or ():
+        if secret:
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return text
+
+
+class SegmentWriter:
+    """One segment at a time; timestamps rebased so each file starts at zero."""
+
+    def __init__(self, folder: Path, code: str, template) -> None:
+        self.folder, self.code, self.template = folder, code, template
+        self.container = None
+        self.path: Path | None = None
+        self.started_at: datetime | None = None
+        self.first_dts = 0
+        self.first_time = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.container is not None
+
+    def open(self, started_at: datetime, first_dts: int, first_time: float) -> None:
+        day = self.folder / started_at.strftime("%Y/%m/%d/%H")
+        day.mkdir(parents=True, exist_ok=True)
+        self.path = day / f"{self.code}-{started_at.strftime('%Y%m%dT%H%M%S.%fZ')}.mp4.part"
+        self.container = av.open(str(self.path), "w", format="mp4", options=FRAGMENTED_MP4)
+        self.stream = self.container.add_stream_from_template(self.template)
+        self.started_at, self.first_dts, self.first_time = started_at, first_dts, first_time
+
+    def write(self, packet) -> None:
+        packet.dts -= self.first_dts
+        packet.pts = (packet.pts if packet.pts is not None else packet.dts + self.first_dts) - self.first_dts
+        packet.stream = self.stream
+        self.container.mux(packet)
+
+    def close(self) -> tuple[Path, int]:
+        self.container.close()
+        final = self.path.with_suffix("")  # drop .part: the segment is complete
+        os.replace(self.path, final)
+        self.container = None
+        return final, final.stat().st_size
+
+
+def clean_partials(folder: Path) -> int:
+    """Delete segments a killed recorder left unfinished."""
+    removed = 0
+    for part in folder.rglob("*.mp4.part"):
+        part.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+class Meter:
+    """Frames and bytes over a sliding window, for fps and bitrate."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames = 0
+        self.bytes = 0
+        self.since = time.monotonic()
+
+    def add(self, size: int) -> None:
+        self.frames += 1
+        self.bytes += size
+
+    def read(self) -> tuple[float, float]:
+        elapsed = max(time.monotonic() - self.since, 1e-6)
+        return self.frames / elapsed, self.bytes * 8 / 1000 / elapsed
+
+
+class CameraRecorder:
+    def __init__(self, *, code: str, url: str, credentials: tuple[str, str] | None, config: RecorderConfig,
+                 callbacks: Callbacks) -> None:
+        self.code, self.url, self.credentials = code, url, credentials
+        self.config, self.cb = config, callbacks
+        self.folder = config.media_dir / "recordings" / code
+        self.is_file = urlsplit(url).scheme == "file"
+
+    def run(self) -> None:
+        """Record until told to stop, reconnecting with backoff (1 s doubling to 30 s)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        clean_partials(self.folder)
+        backoff = 1.0
+        while not self.cb.should_stop():
+            try:
+                self.record_once()
+                backoff = 1.0
+            except SourceError as exc:
+                self.cb.on_health(HealthReport(Health.offline, redact(str(exc), self.credentials)))
+                deadline = time.monotonic() + backoff
+                while time.monotonic() < deadline and not self.cb.should_stop():
+                    time.sleep(0.2)
+                backoff = min(backoff * 2, 30.0)
+
+    def _open(self):
+        options = {"rtsp_transport": self.config.rtsp_transport} if self.url.startswith("rtsp") else {}
+        try:
+            return av.open(source_url(self.url, self.credentials), options=options,
+                           timeout=(self.config.open_timeout_s, self.config.stall_timeout_s))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"cannot open the stream: {exc}") from None
+
+    def record_once(self) -> None:
+        """One connection: record until the source ends, fails or stalls, or we are told to stop."""
+        container = self._open()
+        writer = None
+        try:
+            if not container.streams.video:
+                raise SourceError("the stream has no video")
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            if codec not in SUPPORTED_CODECS:
+                raise SourceError(f"unsupported codec {codec}: cameras must send H.264 or H.265")
+            writer = SegmentWriter(self.folder, self.code, stream)
+            self._pump(container, stream, writer, codec)
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"the stream failed: {exc}") from None
+        finally:
+            if writer is not None and writer.is_open:
+                self._finish(writer, datetime.now(UTC))
+            container.close()
+
+    def _pump(self, container, stream, writer: SegmentWriter, codec: str) -> None:
+        tb = float(stream.time_base)
+        meter = Meter()
+        last_report = time.monotonic()
+        wall_start = None
+        first_time = None
+        for packet in container.demux(stream):
+            if self.cb.should_stop():
+                return
+            if packet.dts is None:
+                continue  # the demuxer's end-of-stream marker, or a packet without timing
+            now = datetime.now(UTC)
+            t = packet.dts * tb
+            if first_time is None:
+                first_time, wall_start = t, time.monotonic()
+            if self.is_file and self.config.realtime_files:
+                delay = (t - first_time) - (time.monotonic() - wall_start)
+                while delay > 0 and not self.cb.should_stop():
+                    time.sleep(min(delay, 0.5))
+                    delay = (t - first_time) - (time.monotonic() - wall_start)
+                now = datetime.now(UTC)
+            meter.add(packet.size)
+            if packet.is_keyframe and (not writer.is_open or t - writer.first_time >= self.config.segment_seconds):
+                if writer.is_open:
+                    self._finish(writer, now)
+                writer.open(now, packet.dts, t)
+            if writer.is_open:
+                writer.write(packet)
+            if time.monotonic() - last_report >= self.config.health_interval_s:
+                fps, kbps = meter.read()
+                self.cb.on_health(HealthReport(Health.online, None, round(fps, 2), round(kbps, 1), now, codec,
+                                               stream.codec_context.width, stream.codec_context.height))
+                meter.reset()
+                last_report = time.monotonic()
+        if not self.is_file:
+            raise SourceError("the stream ended")
+        if not self.config.realtime_files:
+            self.cb.should_stop = lambda: True  # a file recorded once, as fast as possible (tests, imports)
+
+    def _finish(self, writer: SegmentWriter, ended_at: datetime) -> None:
+        started_at = writer.started_at
+        path, size = writer.close()
+        if ended_at <= started_at:
+            ended_at = started_at + timedelta(milliseconds=1)
+        self.cb.on_segment(started_at, ended_at, path, size)

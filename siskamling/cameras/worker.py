@@ -1,0 +1,172 @@
+"""Camera workers: a supervisor process claims cameras through leases in the database and runs
+one recorder process per camera; ``siskamling serve`` starts one, ``siskamling worker`` runs one on
+another machine. A camera whose worker dies stops being renewed and is claimed by another worker
+when its lease runs out."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from siskamling.cameras import service as cameras
+from siskamling.cameras.models import Health
+from siskamling.cameras.recorder import Callbacks, CameraRecorder, HealthReport, RecorderConfig
+from siskamling.core.config import Settings
+from siskamling.core.db import make_engine, make_session_factory, session_scope
+
+log = logging.getLogger(__name__)
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# --- one camera, in its own process ------------------------------------------------------------
+
+
+def recorder_main(settings_json: str, camera_id: int, code: str) -> None:
+    """Entry point of a recorder process: its own database engine, stopped by SIGTERM."""
+    import siskamling.models  # noqa: F401  (mappers)
+
+    settings = Settings.model_validate_json(settings_json)
+    stopping = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__("flag", True))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when recorders stop
+    factory = make_session_factory(make_engine(settings.database_url))
+    with session_scope(factory) as db:
+        source = cameras.source_for(db_session=db, camera_id=camera_id, settings=settings)
+    if source is None:
+        return
+    url, credentials = source
+    recorder = CameraRecorder(
+        code=code, url=url, credentials=credentials,
+        config=RecorderConfig(media_dir=settings.media_dir, segment_seconds=settings.segment_seconds),
+        callbacks=DatabaseCallbacks(factory, camera_id, settings, lambda: stopping["flag"]).callbacks(),
+    )
+    recorder.run()
+
+
+@dataclass
+class DatabaseCallbacks:
+    factory: object
+    camera_id: int
+    settings: Settings
+    should_stop: object
+
+    def callbacks(self) -> Callbacks:
+        return Callbacks(on_segment=self.segment, on_health=self.health, should_stop=self.should_stop)
+
+    def segment(self, started_at, ended_at, path, size) -> None:
+        relative = str(path.relative_to(self.settings.media_dir))
+        with session_scope(self.factory) as db:
+            cameras.add_segment(db_session=db, camera_id=self.camera_id, started_at=started_at, ended_at=ended_at,
+                                path=relative, size=size)
+
+    def health(self, report: HealthReport) -> None:
+        with session_scope(self.factory) as db:
+            changed = cameras.set_health(db_session=db, camera_id=self.camera_id, health=report.health,
+                                         message=report.message, fps=report.fps, bitrate_kbps=report.bitrate_kbps,
+                                         last_frame_at=report.last_frame_at, codec=report.codec,
+                                         width=report.width, height=report.height)
+        if changed:
+            log.info("camera %s is %s%s", self.camera_id, report.health,
+                     f": {report.message}" if report.message else "")
+
+
+# --- the supervisor ----------------------------------------------------------------------------
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, worker_id: str | None = None, renew_every_s: float | None = None) -> None:
+        self.settings = settings
+        self.worker_id = worker_id or new_worker_id()
+        self.factory = make_session_factory(make_engine(settings.database_url))
+        self.children: dict[int, multiprocessing.Process] = {}
+        self.codes: dict[int, str] = {}
+        self.renew_every_s = renew_every_s or max(settings.worker_lease_seconds / 4, 1.0)
+
+    def step(self) -> None:
+        """One round: renew leases, stop recorders whose camera was lost, restart dead ones,
+        claim more cameras while there is room."""
+        lease = self.settings.worker_lease_seconds
+        with session_scope(self.factory) as db:
+            held = cameras.renew_leases(db_session=db, worker_id=self.worker_id, camera_ids=list(self.children),
+                                        lease_seconds=lease)
+        for camera_id in [c for c in self.children if c not in held]:
+            log.warning("lost camera %s (lease taken over or camera disabled)", camera_id)
+            self._stop(camera_id)
+        for camera_id, proc in list(self.children.items()):
+            if not proc.is_alive():
+                log.warning("recorder for camera %s exited (%s); restarting", camera_id, proc.exitcode)
+                self._start(camera_id)
+        while len(self.children) < self.settings.worker_capacity:
+            with session_scope(self.factory) as db:
+                camera_id = cameras.claim_one(db_session=db, worker_id=self.worker_id, lease_seconds=lease)
+                code = cameras.code_of(db_session=db, camera_id=camera_id) if camera_id else None
+            if camera_id is None:
+                break
+            self.codes[camera_id] = code
+            self._start(camera_id)
+
+    def _start(self, camera_id: int) -> None:
+        proc = SPAWN.Process(target=recorder_main, name=f"siskamling-recorder-{self.codes[camera_id]}",
+                             args=(self.settings.model_dump_json(), camera_id, self.codes[camera_id]), daemon=True)
+        proc.start()
+        self.children[camera_id] = proc
+
+    def _stop(self, camera_id: int, timeout: float = 5.0) -> None:
+        proc = self.children.pop(camera_id, None)
+        if proc is None:
+            return
+        proc.terminate()
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+    def shutdown(self) -> None:
+        """Stop every recorder (each finishes its segment) and hand the cameras back at once."""
+        held = list(self.children)
+        for camera_id in held:
+            self._stop(camera_id)
+        with session_scope(self.factory) as db:
+            cameras.release(db_session=db, worker_id=self.worker_id, camera_ids=held)
+            for camera_id in held:
+                cameras.set_health(db_session=db, camera_id=camera_id, health=Health.unknown,
+                                   message="worker stopped")
+
+    def run(self, should_stop=lambda: False) -> None:
+        log.info("camera worker %s started (capacity %s)", self.worker_id, self.settings.worker_capacity)
+        try:
+            while not should_stop():
+                self.step()
+                deadline = time.monotonic() + self.renew_every_s
+                while time.monotonic() < deadline and not should_stop():
+                    time.sleep(0.2)
+        finally:
+            self.shutdown()
+
+
+def worker_main(settings_json: str) -> None:
+    """Entry point of a worker process (started by ``serve``, or ``siskamling worker``)."""
+    import siskamling.models  # noqa: F401
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s")
+    settings = Settings.model_validate_json(settings_json)
+    stopping = {"flag": False}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.__setitem__("flag", True))
+    Supervisor(settings).run(lambda: stopping["flag"])
+
+
+def start_worker_process(settings: Settings) -> multiprocessing.Process:
+    proc = SPAWN.Process(target=worker_main, args=(settings.model_dump_json(),), name="siskamling-worker", daemon=False)
+    proc.start()
+    return proc

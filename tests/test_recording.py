@@ -1,0 +1,193 @@
+"""Recording: leases that move cameras between workers, stream-copied segments that play on their
+own, health, and a recorder killed with SIGKILL losing at most the segment being written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import av
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from siskamling.audit.service import Actor
+from siskamling.cameras import service as cameras
+from siskamling.cameras.models import Camera, CameraHealthEvent, Health, RecordingSegment
+from siskamling.cameras.recorder import Callbacks, CameraRecorder, RecorderConfig
+from siskamling.cameras.schemas import CameraIn
+from siskamling.core import migrate
+from siskamling.core.config import Environment, Settings
+from siskamling.core.db import make_engine, make_session_factory, session_scope
+from siskamling.core.time import utcnow
+from tests.conftest import KEL_A, SECRET_KEY, load_base
+from tests.helpers import shared_data
+
+ACTOR = Actor.system("tests")
+
+
+def video(name="one-by-one-person-detection.mp4") -> Path:
+    return shared_data() / "video" / name
+
+
+def register(db, settings, code, url, at=KEL_A):
+    from siskamling.areas import service as areas
+
+    area = areas.get_by_code(db_session=db, code=at)
+    camera = cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
+        code=code, name=code, lat=area.centroid_lat, lon=area.centroid_lon, stream_url=url))
+    db.flush()
+    return camera
+
+
+def test_leases_give_each_camera_to_one_worker_and_move_it_when_one_dies(db, settings):
+    one = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
+    two = register(db, settings, "CAM-2", "rtsp://10.0.0.2/a")
+    a = cameras.claim_one(db_session=db, worker_id="worker-a", lease_seconds=20)
+    b = cameras.claim_one(db_session=db, worker_id="worker-b", lease_seconds=20)
+    assert {a, b} == {one.id, two.id}
+    assert cameras.claim_one(db_session=db, worker_id="worker-c", lease_seconds=20) is None
+    assert cameras.renew_leases(db_session=db, worker_id="worker-a", camera_ids=[a, b], lease_seconds=20) == {a}
+    with time_machine.travel(utcnow() + timedelta(seconds=25)):
+        # worker-b renewed nothing (it died); worker-a kept renewing
+        cameras.renew_leases(db_session=db, worker_id="worker-a", camera_ids=[a], lease_seconds=20)
+        assert cameras.claim_one(db_session=db, worker_id="worker-c", lease_seconds=20) == b
+        assert cameras.renew_leases(db_session=db, worker_id="worker-b", camera_ids=[b], lease_seconds=20) == set()
+
+
+def test_disabled_camera_is_not_claimed_and_its_lease_is_lost(db, settings):
+    camera = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
+    assert cameras.claim_one(db_session=db, worker_id="w", lease_seconds=20) == camera.id
+    camera.enabled = False
+    db.flush()
+    assert cameras.renew_leases(db_session=db, worker_id="w", camera_ids=[camera.id], lease_seconds=20) == set()
+    assert cameras.claim_one(db_session=db, worker_id="w2", lease_seconds=20) is None
+
+
+def test_health_changes_are_kept_as_history(db, settings):
+    camera = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
+    assert cameras.set_health(db_session=db, camera_id=camera.id, health=Health.online, fps=15.0)
+    assert not cameras.set_health(db_session=db, camera_id=camera.id, health=Health.online, fps=14.8)
+    assert cameras.set_health(db_session=db, camera_id=camera.id, health=Health.offline, message="connection refused")
+    history = cameras.health_history(db_session=db, camera_id=camera.id)
+    assert [e.health for e in history] == ["offline", "online"]
+    assert camera.last_error == "connection refused" and camera.fps == 14.8
+
+
+def record_file(tmp_path, segment_seconds=10.0):
+    segments, reports = [], []
+    recorder = CameraRecorder(
+        code="CAM-1", url=f"file://{video()}", credentials=None,
+        config=RecorderConfig(media_dir=tmp_path, segment_seconds=segment_seconds, realtime_files=False),
+        callbacks=Callbacks(on_segment=lambda *a: segments.append(a), on_health=reports.append))
+    recorder.run()
+    return segments
+
+
+def test_segments_are_stream_copied_and_play_on_their_own(tmp_path):
+    segments = record_file(tmp_path)
+    assert len(segments) == 14, "139 s of video in 10 s segments"
+    source = av.open(str(video()))
+    source_packets = [p for p in source.demux(source.streams.video[0]) if p.dts is not None]
+    first = source_packets[0]
+    for started, ended, path, size in segments:
+        assert path.suffix == ".mp4" and path.stat().st_size == size and ended >= started
+        container = av.open(str(path))
+        stream = container.streams.video[0]
+        frames = [f for f in container.decode(stream)]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (768, 432)
+        assert len(frames) in (100, 94), path.name
+        assert frames[0].key_frame
+    copied = av.open(str(segments[0][2]))
+    assert bytes(next(p for p in copied.demux(copied.streams.video[0]) if p.size)) == bytes(first), \
+        "packets are copied, not re-encoded"
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_unreachable_camera_is_reported_offline_with_a_reason(tmp_path):
+    reports = []
+    stop_after = time.monotonic() + 3
+
+    recorder = CameraRecorder(
+        code="CAM-X", url="rtsp://127.0.0.1:1/none", credentials=("budi", "rahasia"),
+        config=RecorderConfig(media_dir=tmp_path, open_timeout_s=2),
+        callbacks=Callbacks(on_segment=lambda *a: None, on_health=reports.append,
+                            should_stop=lambda: time.monotonic() > stop_after))
+    recorder.run()
+    assert reports and reports[0].health == Health.offline
+    assert "cannot open the stream" in reports[0].message and "rahasia" not in reports[0].message
+
+
+@pytest.fixture
+def worker_db(tmp_path):
+    """A committed database of its own: worker processes open their own connections."""
+    settings = Settings(environment=Environment.test, database_url=f"sqlite:///{tmp_path / 'w.db'}",
+                        media_dir=tmp_path / "media", secret_key=SECRET_KEY, session_cookie_secure=False,
+                        segment_seconds=2, worker_lease_seconds=4)
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as db:
+        load_base(db, settings, tmp_path / "city")
+        register(db, settings, "CAM-1", f"file://{video()}")
+    return settings, factory
+
+
+def wait_for(predicate, timeout=30.0, interval=0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def segment_rows(factory):
+    with session_scope(factory) as db:
+        return [(s.path, s.bytes) for s in db.scalars(select(RecordingSegment).order_by(RecordingSegment.id))]
+
+
+def test_worker_records_survives_sigkill_and_hands_over(worker_db):
+    from siskamling.cameras.worker import Supervisor
+
+    settings, factory = worker_db
+    first = Supervisor(settings, worker_id="worker-1", renew_every_s=1)
+    first.step()
+    recorder = first.children[next(iter(first.children))]
+    wait_for(lambda: len(segment_rows(factory)) >= 2)
+    with session_scope(factory) as db:
+        camera = db.scalar(select(Camera))
+        assert camera.health == Health.online and camera.fps and camera.worker_id == "worker-1"
+
+    os.kill(recorder.pid, signal.SIGKILL)  # the recorder dies mid-segment
+    recorder.join(5)
+    for path, size in segment_rows(factory):
+        file = settings.media_dir / path
+        assert file.stat().st_size == size
+        assert sum(1 for _ in av.open(str(file)).decode(video=0)) > 0, "every finished segment stays playable"
+
+    first.step()  # the supervisor notices and restarts it, still holding the lease
+    assert first.children and first.children[next(iter(first.children))].pid != recorder.pid
+    count = len(segment_rows(factory))
+    wait_for(lambda: len(segment_rows(factory)) > count)
+    assert len(list(settings.media_dir.rglob("*.part"))) <= 1
+
+    # The whole worker dies without handing its cameras back; another takes over after the lease.
+    for proc in first.children.values():
+        proc.kill()
+        proc.join(5)
+    second = Supervisor(settings, worker_id="worker-2", renew_every_s=1)
+    second.step()
+    assert second.children == {}, "the lease of the dead worker still runs"
+    wait_for(lambda: (second.step(), second.children)[1], timeout=settings.worker_lease_seconds + 10)
+    count = len(segment_rows(factory))
+    wait_for(lambda: len(segment_rows(factory)) > count)
+    second.shutdown()
+    with session_scope(factory) as db:
+        camera = db.scalar(select(Camera))
+        assert camera.worker_id is None, "a worker that stops cleanly hands its cameras back"
+        assert db.scalar(select(CameraHealthEvent).where(CameraHealthEvent.health == "online")) is not None
