@@ -191,3 +191,24 @@ def test_worker_records_survives_sigkill_and_hands_over(worker_db):
         camera = db.scalar(select(Camera))
         assert camera.worker_id is None, "a worker that stops cleanly hands its cameras back"
         assert db.scalar(select(CameraHealthEvent).where(CameraHealthEvent.health == "online")) is not None
+
+
+def test_camera_page_shows_health_and_recorded_spans(db, settings, login_as):
+    from datetime import UTC, datetime
+
+    from tests.helpers import html
+
+    camera = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
+    cameras.set_health(db_session=db, camera_id=camera.id, health=Health.online, fps=15.0, bitrate_kbps=1800)
+    t0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    for i in (0, 1, 2, 10, 11):  # two spans: 01:00:00–01:00:30 and 01:01:40–01:02:00
+        cameras.add_segment(db_session=db, camera_id=camera.id, started_at=t0 + timedelta(seconds=10 * i),
+                            ended_at=t0 + timedelta(seconds=10 * i + 10), path=f"x/{i}.mp4", size=1)
+    db.commit()
+    page = html(login_as("alice").get("/cameras/CAM-1"))
+    assert page.select_one("#health").text == "Online"
+    rows = [[td.text for td in tr.select("td")] for tr in page.select("#recorded tbody tr")]
+    assert rows == [["2026-11-27 08:01 WIB", "2026-11-27 08:02 WIB", "2"], ["2026-11-27 08:00 WIB", "2026-11-27 08:00 WIB", "3"]]
+    bob = html(login_as("bob").get("/cameras/CAM-1"))
+    assert bob.select_one("#recorded") is None, "Bob may watch live but not play recordings"
+    assert bob.select_one("#health-history") is None

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from siskamling.cameras import schemas
 from siskamling.cameras import service as cameras
 from siskamling.cameras.api import CameraManager, CurrentCamera
-from siskamling.cameras.models import Owner, SiteType
+from siskamling.cameras.models import Owner, Purpose, SiteType
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
 from siskamling.core.errors import DomainError
 from siskamling.core.i18n import gettext as _
@@ -67,7 +67,12 @@ def camera_create(request: Request, db: SessionDep, settings: SettingsDep, princ
 
 
 @router.get("/cameras/{code}")
-def camera_page(request: Request, camera: CurrentCamera, principal: CurrentUser):
-    shared_with = sorted({(s.area_path, s.role, s.purpose) for s in camera.shares})
-    return render(request, "cameras/detail.html", {"camera": camera, "manager": cameras.manages(principal, camera),
-                                                   "shared_with": shared_with})
+def camera_page(request: Request, camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
+    manager = cameras.manages(principal, camera)
+    may_play = manager or cameras.can(db, principal, camera, Purpose.recordings)
+    return render(request, "cameras/detail.html", {
+        "camera": camera, "manager": manager,
+        "shared_with": sorted({(s.area_path, s.role, s.purpose) for s in camera.shares}) if manager else [],
+        "history": cameras.health_history(db_session=db, camera_id=camera.id, limit=20) if manager else [],
+        "recorded": cameras.recorded_spans(db_session=db, camera_id=camera.id) if may_play else None,
+    })

@@ -408,3 +408,20 @@ def source_for(*, db_session: Session, camera_id: int, settings: Settings) -> tu
 
 def code_of(*, db_session: Session, camera_id: int) -> str | None:
     return db_session.scalar(select(Camera.code).where(Camera.id == camera_id))
+
+
+def recorded_spans(*, db_session: Session, camera_id: int, gap_seconds: float = 30.0, limit: int = 20000):
+    """Continuous recorded spans (start, end, segments), newest first: a gap longer than
+    ``gap_seconds`` between segments starts a new span."""
+    rows = db_session.execute(
+        select(RecordingSegment.started_at, RecordingSegment.ended_at).where(RecordingSegment.camera_id == camera_id)
+        .order_by(RecordingSegment.started_at.desc()).limit(limit)
+    ).all()
+    spans: list[list] = []
+    for started, ended in reversed(rows):
+        if spans and (started - spans[-1][1]).total_seconds() <= gap_seconds:
+            spans[-1][1] = max(spans[-1][1], ended)
+            spans[-1][2] += 1
+        else:
+            spans.append([started, ended, 1])
+    return [tuple(s) for s in reversed(spans)]

@@ -65,6 +65,16 @@ SITE_LABELS = {
 }
 
 
+HEALTH_LABELS = {
+    "unknown": N_("Not yet connected"), "online": N_("Online"), "degraded": N_("Degraded"), "offline": N_("Offline"),
+    "disabled": N_("Disabled"),
+}
+
+
+def health_label(health: str) -> str:
+    return gettext(HEALTH_LABELS[health]) if health in HEALTH_LABELS else health
+
+
 def site_label(site: str) -> str:
     return gettext(SITE_LABELS[site]) if site in SITE_LABELS else site
 

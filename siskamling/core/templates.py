@@ -32,6 +32,7 @@ def build_templates() -> Jinja2Templates:
     env.filters["role_label"] = i18n.role_label
     env.filters["level_label"] = i18n.level_label
     env.filters["site_label"] = i18n.site_label
+    env.filters["health_label"] = i18n.health_label
     env.filters["tojson_safe"] = _tojson_attr
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     return templates

@@ -1,0 +1,528 @@
+"""Simulated CCTV footage, generated here so the demo cameras need no outside video.
+
+A scene is a street seen from a pole: shophouses, a pavement, a two-lane road, a park strip; cars,
+motorbikes and people cross it at their own speeds, with mild sensor noise, and a burnt-in
+overlay in the top-left (title and a WIB clock that follows the video's own timestamps) as real
+cameras have. Everything is drawn with numpy (slices and boolean masks, no per-pixel Python) and
+encoded with PyAV's libx264 into an H.264 MP4 (yuv420p, main profile, closed GOPs of a fixed
+length, so that 10-second recording segments cut cleanly on keyframes).
+
+Motion is periodic with the clip's length (every object crosses a whole number of times), so a
+clip played in a loop has no jump in the scene; only the clock goes back.
+
+Same seed, same size and same start: the same video, byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from siskamling.core.time import WIB
+
+__all__ = ["ClipInfo", "Scene", "clock_box", "ensure_demo_clips", "generate_clip", "probe_clip"]
+
+FONT_PATHS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationMono-Bold.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSansMono-Bold.ttf",
+)
+CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S WIB"
+NOISE_AMP = 6  # noise is added in uint8 as (noise in 0..2*AMP) - AMP, so the scene stays within AMP..255-AMP
+NOISE_FRAMES = 8
+CODE_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    path: Path
+    seconds: float
+    width: int
+    height: int
+    fps: int
+    frames: int
+    bytes: int
+
+
+# --- overlay -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    for path in FONT_PATHS:
+        if os.path.exists(path):
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size=size)  # Pillow's own scalable font (needs FreeType)
+
+
+def _font_size(height: int) -> int:
+    return max(10, round(height / 20))
+
+
+def _layout(width: int, height: int) -> tuple[int, int, int, int]:
+    """(margin, line height, stroke width, font size) of the overlay for a frame size."""
+    size = _font_size(height)
+    return max(4, round(height / 45)), round(size * 1.25), max(1, round(size / 12)), size
+
+
+def clock_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """Where the clock line is drawn, as (x0, y0, x1, y1) in pixels (x1, y1 exclusive)."""
+    margin, line, stroke, size = _layout(width, height)
+    text_w = math.ceil(_font(size).getlength("0000-00-00 00:00:00 WIB")) + 2 * stroke + 2
+    y0 = margin + line
+    return margin, y0, min(width, margin + text_w), min(height, y0 + line)
+
+
+class _Overlay:
+    """Burnt-in text: white with a black outline, composited as frame * keep + add.
+
+    The title is drawn once; the clock line is drawn once per distinct second and cached."""
+
+    def __init__(self, width: int, height: int, title: str):
+        self.margin, self.line, self.stroke, size = _layout(width, height)
+        self.font = _font(size)
+        self.width, self.height = width, height
+        self.title = self._render(title)
+        self._clock_text: str | None = None
+        self._clock: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _render(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        w = min(self.width - self.margin, math.ceil(self.font.getlength(text)) + 2 * self.stroke + 2)
+        h = min(self.height - self.margin, self.line)
+        outline = Image.new("L", (w, h))
+        fill = Image.new("L", (w, h))
+        at = (self.stroke + 1, max(0, (self.line - self.font.size) // 2 - 1))
+        ImageDraw.Draw(outline).text(at, text, font=self.font, fill=255, stroke_width=self.stroke, stroke_fill=255)
+        ImageDraw.Draw(fill).text(at, text, font=self.font, fill=255)
+        s = np.asarray(outline, dtype=np.float32)[:, :, None] / 255
+        f = np.asarray(fill, dtype=np.float32)[:, :, None] / 255
+        keep = (1 - s) * (1 - f)  # under the outline the scene is darkened to black, under the fill it is replaced
+        return keep, 255 * f
+
+    @staticmethod
+    def _blit(frame: np.ndarray, x: int, y: int, layer: tuple[np.ndarray, np.ndarray]) -> None:
+        keep, add = layer
+        h, w = keep.shape[:2]
+        region = frame[y:y + h, x:x + w]
+        region[...] = (region * keep + add + 0.5).astype(np.uint8)
+
+    def draw(self, frame: np.ndarray, clock: datetime) -> None:
+        text = clock.strftime(CLOCK_FORMAT)
+        if text != self._clock_text:
+            self._clock_text, self._clock = text, self._render(text)
+        self._blit(frame, self.margin, self.margin, self.title)
+        self._blit(frame, self.margin, self.margin + self.line, self._clock)
+
+
+# --- scene -------------------------------------------------------------------------------------
+
+
+def _disc(h: int, w: int, cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
+    yy, xx = np.ogrid[0:h, 0:w]
+    return ((yy - cy) / max(ry, 0.5)) ** 2 + ((xx - cx) / max(rx, 0.5)) ** 2 <= 1
+
+
+def _paint(img: np.ndarray, mask: np.ndarray, color, y: int = 0, x: int = 0) -> None:
+    """Paint colour through a mask whose top-left corner sits at (y, x), clipped to the image."""
+    h, w = mask.shape
+    y0, x0, y1, x1 = max(0, y), max(0, x), min(img.shape[0], y + h), min(img.shape[1], x + w)
+    if y0 >= y1 or x0 >= x1:
+        return
+    m = mask[y0 - y:y1 - y, x0 - x:x1 - x]
+    img[y0:y1, x0:x1][m] = color
+
+
+def _rect(img: np.ndarray, y0: float, x0: float, y1: float, x1: float, color) -> None:
+    img[max(0, round(y0)):max(0, round(y1)), max(0, round(x0)):max(0, round(x1))] = color
+
+
+@dataclass
+class _Sprite:
+    rgb: np.ndarray  # (h, w, 3) uint8
+    mask: np.ndarray  # (h, w) bool
+    shadow: np.ndarray  # (sh, w) bool, drawn under the sprite's feet
+
+
+@dataclass
+class _Mover:
+    frames: list[_Sprite]  # walking people alternate between two poses
+    baseline: int  # y of the feet / wheels
+    speed: float  # px/s, negative to the left
+    offset: float  # px along the path at t=0
+    stride: float  # px between pose changes
+
+    def at(self, t: float, width: int) -> tuple[_Sprite, int, int]:
+        sprite = self.frames[0]
+        w = sprite.mask.shape[1]
+        span = width + 2 * w
+        pos = (self.offset + self.speed * t) % span
+        x = round(pos) - w
+        pose = self.frames[int(pos // self.stride) % len(self.frames)]
+        return pose, x, self.baseline - sprite.mask.shape[0]
+
+
+PAINT = [(196, 160, 96), (214, 204, 178), (160, 188, 196), (222, 184, 150), (180, 170, 200), (200, 120, 90),
+         (150, 170, 120), (226, 214, 160)]
+CAR = [(228, 228, 224), (170, 172, 176), (38, 40, 44), (176, 40, 36), (40, 70, 140), (110, 112, 118)]
+SHIRT = [(200, 50, 50), (40, 90, 170), (230, 230, 220), (240, 180, 40), (60, 140, 80), (120, 60, 140), (30, 30, 34)]
+SKIN = [(200, 150, 110), (170, 120, 85), (140, 95, 65)]
+PANTS = [(40, 44, 60), (70, 60, 50), (30, 30, 30), (90, 100, 120)]
+HELMET = [(20, 20, 20), (220, 220, 220), (200, 40, 40), (30, 110, 60)]
+
+
+def _person(rng: np.random.Generator, height: int) -> list[_Sprite]:
+    h = max(8, height)
+    w = max(5, round(h * 0.42))
+    shirt, skin, pants = (np.array(c[rng.integers(len(c))], np.uint8) for c in (SHIRT, SKIN, PANTS))
+    poses = []
+    for pose in range(2):
+        rgb = np.zeros((h, w, 3), np.uint8)
+        mask = np.zeros((h, w), bool)
+        head = _disc(h, w, h * 0.1, w / 2, h * 0.1, h * 0.09)
+        torso = np.zeros((h, w), bool)
+        torso[round(h * 0.19):round(h * 0.58), round(w * 0.18):round(w * 0.82)] = True
+        legs = np.zeros((h, w), bool)
+        spread = 0.12 if pose == 0 else 0.02
+        for cx in (0.5 - 0.14 - spread, 0.5 + 0.14 + spread):
+            legs[round(h * 0.56):h, max(0, round(w * (cx - 0.1))):round(w * (cx + 0.1))] = True
+        for part, color in ((legs, pants), (torso, shirt), (head, skin)):
+            rgb[part] = color
+            mask |= part
+        shadow = _disc(max(2, h // 8), w, h / 16, w / 2, h / 16, w * 0.55)
+        poses.append(_Sprite(rgb, mask, shadow))
+    return poses
+
+
+def _car(rng: np.random.Generator, length: int, facing_right: bool) -> _Sprite:
+    w = max(16, length)
+    h = max(8, round(w * 0.42))
+    body = np.array(CAR[rng.integers(len(CAR))], np.uint8)
+    rgb = np.zeros((h, w, 3), np.uint8)
+    mask = np.zeros((h, w), bool)
+    lower = np.zeros((h, w), bool)
+    lower[round(h * 0.42):round(h * 0.85), :] = True
+    cabin = np.zeros((h, w), bool)
+    yy, xx = np.ogrid[0:h, 0:w]
+    # the cabin is a trapezoid, narrower at the roof
+    cabin_top, cabin_bot = h * 0.05, h * 0.45
+    frac = np.clip((yy - cabin_top) / (cabin_bot - cabin_top), 0, 1)
+    left = w * (0.30 - 0.10 * frac)
+    right = w * (0.72 + 0.10 * frac)
+    cabin[(yy >= cabin_top) & (yy < cabin_bot) & (xx >= left) & (xx <= right)] = True
+    glass = cabin & (yy >= h * 0.12) & (xx >= left + w * 0.03) & (xx <= right - w * 0.03)
+    pillar = (np.abs(xx - w * 0.52) < max(1, w * 0.015))
+    glass &= ~pillar
+    rgb[lower | cabin] = body
+    rgb[glass] = (60, 78, 96)
+    mask |= lower | cabin
+    for cx in (0.22, 0.78):
+        wheel = _disc(h, w, h * 0.82, w * cx, h * 0.18, h * 0.18)
+        rgb[wheel] = (16, 16, 18)
+        hub = _disc(h, w, h * 0.82, w * cx, h * 0.07, h * 0.07)
+        rgb[hub] = (150, 150, 150)
+        mask |= wheel
+    light = np.zeros((h, w), bool)
+    light[round(h * 0.48):round(h * 0.6), w - max(2, w // 25):] = True
+    rgb[light] = (250, 240, 200)
+    tail = np.zeros((h, w), bool)
+    tail[round(h * 0.48):round(h * 0.6), :max(2, w // 30)] = True
+    rgb[tail] = (200, 20, 20)
+    shadow = _disc(max(3, h // 5), w, h / 10, w / 2, h / 10, w * 0.55)
+    sprite = _Sprite(rgb, mask, shadow)
+    return sprite if facing_right else _Sprite(rgb[:, ::-1].copy(), mask[:, ::-1].copy(), shadow)
+
+
+def _motorbike(rng: np.random.Generator, length: int, facing_right: bool) -> _Sprite:
+    w = max(10, length)
+    h = max(10, round(w * 0.95))
+    rgb = np.zeros((h, w, 3), np.uint8)
+    mask = np.zeros((h, w), bool)
+    frame_c = np.array(CAR[rng.integers(len(CAR))], np.uint8)
+    shirt = np.array(SHIRT[rng.integers(len(SHIRT))], np.uint8)
+    helmet = np.array(HELMET[rng.integers(len(HELMET))], np.uint8)
+    bike = np.zeros((h, w), bool)
+    bike[round(h * 0.6):round(h * 0.8), round(w * 0.12):round(w * 0.88)] = True
+    rider = np.zeros((h, w), bool)
+    rider[round(h * 0.2):round(h * 0.65), round(w * 0.32):round(w * 0.62)] = True
+    head = _disc(h, w, h * 0.14, w * 0.5, h * 0.12, h * 0.12)
+    for part, color in ((bike, frame_c), (rider, shirt), (head, helmet)):
+        rgb[part] = color
+        mask |= part
+    for cx in (0.18, 0.82):
+        wheel = _disc(h, w, h * 0.86, w * cx, h * 0.13, h * 0.13)
+        rgb[wheel] = (16, 16, 18)
+        mask |= wheel
+    shadow = _disc(max(2, h // 8), w, h / 16, w / 2, h / 16, w * 0.55)
+    sprite = _Sprite(rgb, mask, shadow)
+    return sprite if facing_right else _Sprite(rgb[:, ::-1].copy(), mask[:, ::-1].copy(), shadow)
+
+
+class Scene:
+    """A deterministic street scene: `render(t)` gives the frame at t seconds (RGB, no overlay).
+
+    `period` is the loop length in seconds: every mover crosses a whole number of times in it."""
+
+    def __init__(self, width: int = 640, height: int = 360, seed: int = 0, period: float = 60.0):
+        if width < 64 or height < 36 or width % 2 or height % 2:
+            raise ValueError("frame size must be even and at least 64x36")
+        self.width, self.height, self.period = width, height, period
+        rng = np.random.default_rng(seed)
+        self.background = self._background(rng)
+        self.movers = self._movers(rng)
+        noise = rng.normal(NOISE_AMP, NOISE_AMP / 2.5, (NOISE_FRAMES, height, width, 1))
+        self.noise = np.clip(np.rint(noise), 0, 2 * NOISE_AMP).astype(np.uint8)
+
+    # The layout, as fractions of the height: sky, shophouses, pavement, road, pavement, park.
+    SKY, PAVE1, ROAD, ROAD2, PAVE2 = 0.13, 0.40, 0.47, 0.74, 0.79
+
+    def _background(self, rng: np.random.Generator) -> np.ndarray:
+        w, h = self.width, self.height
+        img = np.zeros((h, w, 3), np.float32)
+        yy = np.arange(h, dtype=np.float32)[:, None]
+        sky_end, pave1, road, road2, pave2 = (round(f * h) for f in (self.SKY, self.PAVE1, self.ROAD, self.ROAD2,
+                                                                     self.PAVE2))
+        # hazy tropical sky, lighter at the horizon
+        img[:pave1] = np.array([150, 170, 190], np.float32) + (yy[:pave1, :, None] / max(1, pave1)) * 40
+        # shophouses (ruko) in a row, each with its own colour, windows and a shop awning
+        x = -rng.integers(0, w // 10)
+        while x < w:
+            bw = int(rng.integers(w // 9, w // 5))
+            top = round(h * rng.uniform(self.SKY, self.SKY + 0.12))
+            color = np.array(PAINT[rng.integers(len(PAINT))], np.float32)
+            x0, x1 = max(0, x), min(w, x + bw)
+            if x1 > x0:
+                img[top:pave1, x0:x1] = color
+                img[top:top + max(2, h // 60), x0:x1] = color * 0.6  # roof edge
+                img[top:pave1, x0:min(w, x0 + 1)] = color * 0.75
+                # windows: a grid through a modulo mask over the facade
+                fy, fx = np.ogrid[top:pave1, x0:x1]
+                step_y, step_x = max(6, h // 18), max(6, bw // 4)
+                win = (((fy - top) % step_y) > step_y * 0.35) & (((fx - x) % step_x) > step_x * 0.3) & \
+                      (fy < pave1 - h * 0.09) & (fy > top + h * 0.02)
+                img[top:pave1, x0:x1][win] = color * 0.45 + np.array([30, 40, 50])
+                awning = np.array(PAINT[rng.integers(len(PAINT))], np.float32) * 0.8
+                img[pave1 - round(h * 0.085):pave1 - round(h * 0.065), x0:x1] = awning
+                img[pave1 - round(h * 0.065):pave1, x0:x1] = color * 0.35  # open shop front in shadow
+            x += bw
+        # pavements with tile joints, kerbs
+        for a, b in ((pave1, road), (road2, pave2)):
+            img[a:b] = (176, 172, 164)
+            img[a:b, ::max(8, w // 40)] = (150, 146, 140)
+            img[b - max(1, h // 120):b] = (120, 120, 118)
+            img[a:a + max(1, h // 180)] = (205, 205, 200)
+        # asphalt, dashed centre line, a zebra crossing
+        img[road:road2] = (78, 80, 84)
+        mid = (road + road2) // 2
+        dash = max(10, w // 20)
+        xs = np.arange(w)
+        img[mid - max(1, h // 200):mid + max(1, h // 200), (xs % (2 * dash)) < dash] = (220, 220, 210)
+        zx = int(rng.integers(w // 5, 4 * w // 5))
+        stripe = max(3, w // 90)
+        for i in range(6):
+            _rect(img, road + 2, zx + i * 2 * stripe, road2 - 2, zx + i * 2 * stripe + stripe, (214, 214, 206))
+        # park: grass with a paved path
+        img[pave2:] = (74, 122, 60)
+        path_y = round(h * 0.9)
+        img[path_y - max(2, h // 40):path_y + max(2, h // 40)] = (168, 150, 120)
+        # trees along the pavement and in the park, with trunks, lamp posts
+        trees = [(pave1 - h * 0.02, rng.uniform(0, w), 0.8) for _ in range(max(2, w // 150))]
+        trees += [(rng.uniform(pave2 + h * 0.08, h * 1.02), rng.uniform(0, w), 1.1) for _ in range(max(2, w // 120))]
+        for base, cx, scale in trees:
+            r = h * 0.07 * scale * rng.uniform(0.8, 1.2)
+            _rect(img, base - r * 1.2, cx - r * 0.12, base, cx + r * 0.12, (84, 60, 40))
+            green = np.array([40, 96 + rng.integers(-15, 15), 38], np.float32)
+            for dy, dx, rr in ((0, 0, 1.0), (0.3, -0.55, 0.7), (0.3, 0.55, 0.7), (-0.4, 0.2, 0.6)):
+                cy, cxx, rad = base - r * 2 + dy * r, cx + dx * r, r * rr
+                y0, x0 = int(cy - rad), int(cxx - rad)
+                disc = _disc(int(2 * rad) + 2, int(2 * rad) + 2, cy - y0, cxx - x0, rad, rad)
+                _paint(img, disc, green * rng.uniform(0.85, 1.15), y0, x0)
+        for _ in range(max(2, w // 200)):
+            lx = rng.uniform(0, w)
+            _rect(img, h * 0.2, lx, pave1 + 1, lx + max(2, w // 320), (60, 62, 66))
+            _rect(img, h * 0.2, lx - w * 0.02, h * 0.2 + max(2, h // 120), lx + max(2, w // 320), (60, 62, 66))
+        # static texture (asphalt grain, grass), then a lens vignette
+        img += rng.normal(0, 5, (h, w, 1)).astype(np.float32)
+        vy = (np.arange(h, dtype=np.float32) - h / 2) / (h / 2)
+        vx = (np.arange(w, dtype=np.float32) - w / 2) / (w / 2)
+        img *= (1 - 0.22 * (vy[:, None] ** 2 + vx[None, :] ** 2) / 2)[:, :, None]
+        return np.clip(img, NOISE_AMP, 255 - NOISE_AMP).astype(np.uint8)
+
+    def _speed(self, rng: np.random.Generator, wanted: float, span: float) -> float:
+        """A speed near `wanted` px/s that makes a whole number of crossings in one period."""
+        laps = max(1, round(wanted * self.period / span))
+        return laps * span / self.period
+
+    def _movers(self, rng: np.random.Generator) -> list[_Mover]:
+        w, h = self.width, self.height
+        road, road2, pave1, pave2 = (round(f * h) for f in (self.ROAD, self.ROAD2, self.PAVE1, self.PAVE2))
+        far_lane, near_lane = road + round((road2 - road) * 0.45), road2 - round(h * 0.015)
+        movers: list[_Mover] = []
+
+        def add(frames: list[_Sprite], baseline: int, wanted: float, direction: int, stride: float) -> None:
+            span = w + 2 * frames[0].mask.shape[1]
+            speed = self._speed(rng, wanted * w / 640, span) * direction
+            movers.append(_Mover(frames, baseline, speed, float(rng.uniform(0, span)), stride))
+
+        for _ in range(2):  # cars, both lanes
+            add([_car(rng, round(w * rng.uniform(0.15, 0.2)), True)], far_lane, rng.uniform(70, 130), 1, 1e9)
+            add([_car(rng, round(w * rng.uniform(0.17, 0.22)), False)], near_lane, rng.uniform(70, 130), -1, 1e9)
+        for lane, direction in ((far_lane, 1), (near_lane, -1), (near_lane - round(h * 0.03), -1)):  # ojek
+            add([_motorbike(rng, round(w * 0.055), direction > 0)], lane, rng.uniform(90, 160), direction, 1e9)
+        walkways = [(pave1 + round(h * 0.05), 0.85), (pave2 - round(h * 0.01), 1.0), (round(h * 0.92), 1.1)]
+        for i in range(6):  # people on the pavements and the park path
+            baseline, scale = walkways[i % 3]
+            poses = _person(rng, round(h * 0.1 * scale))
+            add(poses, baseline, rng.uniform(14, 40), 1 if rng.random() < 0.5 else -1, max(3.0, h * 0.025))
+        movers.sort(key=lambda m: m.baseline)  # draw far ones first
+        return movers
+
+    def render(self, t: float, noise_index: int = 0) -> np.ndarray:
+        """The scene at `t` seconds, RGB uint8 (height, width, 3), a fresh array."""
+        frame = self.background.copy()
+        for mover in self.movers:
+            sprite, x, y = mover.at(t, self.width)
+            sh = sprite.shadow
+            _shade(frame, sh, y + sprite.mask.shape[0] - sh.shape[0] // 2, x)
+            _paint_sprite(frame, sprite, y, x)
+        noise = self.noise[noise_index % NOISE_FRAMES]
+        np.add(frame, noise, out=frame)  # no overflow: the scene is within AMP..255-AMP
+        np.subtract(frame, np.uint8(NOISE_AMP), out=frame)
+        return frame
+
+
+def _paint_sprite(img: np.ndarray, sprite: _Sprite, y: int, x: int) -> None:
+    h, w = sprite.mask.shape
+    y0, x0, y1, x1 = max(0, y), max(0, x), min(img.shape[0], y + h), min(img.shape[1], x + w)
+    if y0 >= y1 or x0 >= x1:
+        return
+    m = sprite.mask[y0 - y:y1 - y, x0 - x:x1 - x]
+    img[y0:y1, x0:x1][m] = sprite.rgb[y0 - y:y1 - y, x0 - x:x1 - x][m]
+
+
+def _shade(img: np.ndarray, mask: np.ndarray, y: int, x: int) -> None:
+    h, w = mask.shape
+    y0, x0, y1, x1 = max(0, y), max(0, x), min(img.shape[0], y + h), min(img.shape[1], x + w)
+    if y0 >= y1 or x0 >= x1:
+        return
+    m = mask[y0 - y:y1 - y, x0 - x:x1 - x]
+    view = img[y0:y1, x0:x1]
+    view[m] = (view[m].astype(np.uint16) * 5 >> 3).clip(NOISE_AMP).astype(np.uint8)
+
+
+# --- encoding ----------------------------------------------------------------------------------
+
+
+def _wib(start: datetime | None) -> datetime:
+    if start is None:
+        return datetime.now(WIB)
+    return start.replace(tzinfo=WIB) if start.tzinfo is None else start.astimezone(WIB)
+
+
+def frames(*, seconds: float, width: int, height: int, fps: int, seed: int, title: str,
+           start: datetime | None = None) -> Iterator[np.ndarray]:
+    """The clip's frames as RGB arrays, overlay included (frame i shows start + i/fps)."""
+    count = round(seconds * fps)
+    scene = Scene(width, height, seed, period=count / fps)
+    overlay = _Overlay(width, height, title)
+    clock0 = _wib(start)
+    for i in range(count):
+        frame = scene.render(i / fps, noise_index=i)
+        overlay.draw(frame, clock0 + timedelta(seconds=i / fps))
+        yield frame
+
+
+def generate_clip(path: str | os.PathLike, *, seconds: float = 60, width: int = 640, height: int = 360,
+                  fps: int = 15, seed: int = 0, title: str = "Kamera Demo", start: datetime | None = None,
+                  gop: int | None = None, bitrate: int | None = None) -> ClipInfo:
+    """Write a simulated CCTV clip as H.264 MP4 and describe it.
+
+    `gop` (default 2*fps) is the exact keyframe interval in frames; `bitrate` defaults to about
+    800 kb/s at 640x360@15, scaled with the pixel rate. The file appears atomically (written
+    beside it first, then renamed)."""
+    path = Path(path)
+    fps = int(fps)
+    gop = int(gop or 2 * fps)
+    count = round(seconds * fps)
+    if fps < 1 or gop < 1 or count < 1:
+        raise ValueError("fps, gop and the number of frames must be positive")
+    bitrate = int(bitrate or 800_000 * (width * height * fps) / (640 * 360 * 15))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=fps, options={
+                "preset": "veryfast",
+                "tune": "zerolatency",
+                "profile": "main",
+                # fixed, closed GOPs: a keyframe exactly every `gop` frames, never in between
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0",
+                "maxrate": str(bitrate * 3 // 2),
+                "bufsize": str(bitrate * 2),
+            })
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.bit_rate = bitrate
+            stream.codec_context.gop_size = gop
+            stream.codec_context.time_base = Fraction(1, fps)
+            tb = Fraction(1, fps)
+            for i, rgb in enumerate(frames(seconds=seconds, width=width, height=height, fps=fps, seed=seed,
+                                           title=title, start=start)):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base = i, tb
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ClipInfo(path=path, seconds=count / fps, width=width, height=height, fps=fps, frames=count,
+                    bytes=path.stat().st_size)
+
+
+def probe_clip(path: str | os.PathLike) -> ClipInfo | None:
+    """Describe an existing clip from its headers, or None if it is missing or unreadable."""
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            fps = stream.average_rate or stream.guessed_rate
+            frames = stream.frames
+            seconds = float(frames / fps) if fps and frames else float(container.duration or 0) / av.time_base
+            return ClipInfo(path=path, seconds=seconds, width=stream.codec_context.width,
+                            height=stream.codec_context.height, fps=round(fps or 0), frames=frames,
+                            bytes=path.stat().st_size)
+    except (OSError, av.FFmpegError, IndexError):
+        return None
+
+
+def seed_for(code: str) -> int:
+    """A stable seed per camera code (not Python's per-process hash())."""
+    return zlib.crc32(code.encode())
+
+
+def ensure_demo_clips(folder: str | os.PathLike, cameras: list[tuple[str, str]], seconds: float = 60, *,
+                      width: int = 640, height: int = 360, fps: int = 15) -> dict[str, Path]:
+    """One clip per camera code in `folder` (CODE.mp4), generated unless a clip of the same size,
+    frame rate and length is already there."""
+    folder = Path(folder)
+    out: dict[str, Path] = {}
+    for code, title in cameras:
+        if not CODE_RE.match(code) or code in {".", ".."}:
+            raise ValueError(f"camera code not usable as a file name: {code!r}")
+        path = folder / f"{code}.mp4"
+        have = probe_clip(path)
+        if not (have and (have.width, have.height, have.fps, have.frames) == (width, height, fps,
+                                                                             round(seconds * fps))):
+            generate_clip(path, seconds=seconds, width=width, height=height, fps=fps, seed=seed_for(code), title=title)
+        out[code] = path
+    return out
