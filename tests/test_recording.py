@@ -212,3 +212,36 @@ def test_camera_page_shows_health_and_recorded_spans(db, settings, login_as):
     bob = html(login_as("bob").get("/cameras/CAM-1"))
     assert bob.select_one("#recorded") is None, "Bob may watch live but not play recordings"
     assert bob.select_one("#health-history") is None
+
+
+def test_recorder_keeps_a_fresh_snapshot(tmp_path):
+    record_file(tmp_path)
+    snapshot = tmp_path / "live" / "CAM-1" / "snapshot.jpg"
+    data = snapshot.read_bytes()
+    assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9", "a whole JPEG"
+    frame = next(av.open(str(snapshot)).decode(video=0))
+    assert (frame.width, frame.height) == (768, 432)
+
+
+def test_snapshots_follow_the_live_sharing_rule(db, settings, login_as):
+    from tests.helpers import html
+
+    camera = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
+    camera.live_roles = ["ketua_rt"]
+    camera.recording_roles = []
+    cameras._rebuild_shares(db, camera)
+    db.commit()
+    bob = login_as("bob")
+    assert bob.get("/cameras/CAM-1/snapshot.jpg").status_code == 404, "no picture yet"
+    path = cameras.snapshot_path(settings, camera)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8fake\xff\xd9")
+    r = bob.get("/cameras/CAM-1/snapshot.jpg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.headers["cache-control"].startswith("no-store") and float(r.headers["x-snapshot-age"]) < 60
+    assert login_as("dina").get("/cameras/CAM-1/snapshot.jpg").status_code == 404, "other kelurahan"
+    wall = html(bob.get("/cameras/wall"))
+    assert [t["data-code"] for t in wall.select("#wall .tile")] == ["CAM-1"]
+    from siskamling.audit.models import AuditEvent
+    last = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
+    assert last.action == "camera.wall_opened" and last.data["cameras"] == ["CAM-1"]

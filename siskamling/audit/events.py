@@ -183,3 +183,12 @@ class CameraChanged(AuditAction):
 
     def object_id(self) -> str:
         return self.code
+
+
+@dataclass(frozen=True)
+class CameraWallOpened(AuditAction):
+    """Someone opened the camera wall: which cameras they could then watch."""
+
+    action: ClassVar[str] = "camera.wall_opened"
+    object_type: ClassVar[str] = "camera"
+    cameras: list[str]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from siskamling.audit import service as audit
+from siskamling.audit.events import CameraWallOpened
 from siskamling.cameras import schemas
 from siskamling.cameras import service as cameras
 from siskamling.cameras.api import CameraManager, CurrentCamera
 from siskamling.cameras.models import Owner, Purpose, SiteType
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
-from siskamling.core.errors import DomainError
+from siskamling.core.errors import DomainError, NotFound
 from siskamling.core.i18n import gettext as _
 from siskamling.core.permissions import SHAREABLE_ROLES, Permission
 from siskamling.core.web import render, translated
@@ -32,6 +35,27 @@ def _form_page(request: Request, form: dict, error: str | None = None, status_co
         "form": form, "error": error, "site_types": list(SiteType), "owners": list(Owner),
         "share_levels": schemas.SHARE_LEVELS, "roles": sorted(SHAREABLE_ROLES),
     }, status_code=status_code)
+
+
+@router.get("/cameras/wall")
+def camera_wall(request: Request, db: SessionDep, principal: CurrentUser):
+    """The camera wall: a fresh snapshot of every camera the user may watch live."""
+    live = cameras.list_visible(db_session=db, principal=principal, purpose=Purpose.live)
+    live = [c for c in live if cameras.manages(principal, c) or cameras.can(db, principal, c, Purpose.live)]
+    audit.record(db_session=db, actor=actor_of(request, principal), area_path=None,
+                 event=CameraWallOpened(cameras=[c.code for c in live]))
+    return render(request, "cameras/wall.html", {"cameras": live})
+
+
+@router.get("/cameras/{code}/snapshot.jpg")
+def camera_snapshot(camera: CurrentCamera, db: SessionDep, settings: SettingsDep, principal: CurrentUser):
+    cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.live)
+    path = cameras.snapshot_path(settings, camera)
+    if not path.exists():
+        raise NotFound("No picture from this camera yet")
+    age = max(0.0, time.time() - path.stat().st_mtime)
+    return Response(path.read_bytes(), media_type="image/jpeg",
+                    headers={"Cache-Control": "no-store, private", "X-Snapshot-Age": f"{age:.1f}"})
 
 
 @router.get("/cameras/new")

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -126,6 +127,43 @@ def clean_partials(folder: Path) -> int:
     return removed
 
 
+class Snapshotter:
+    """A fresh JPEG of the camera, from keyframes only (no full decode): ``live/<code>/snapshot.jpg``,
+    replaced atomically so readers never see half a file."""
+
+    def __init__(self, folder: Path, template, min_interval_s: float = 1.0) -> None:
+        self.path = folder / "snapshot.jpg"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.decoder = av.CodecContext.create(template.codec_context.name, "r")
+        self.decoder.extradata = template.codec_context.extradata
+        self.encoder = None
+        self.min_interval_s = min_interval_s
+        self.last = 0.0
+
+    def offer(self, packet) -> None:
+        if not packet.is_keyframe or time.monotonic() - self.last < self.min_interval_s:
+            return
+        try:
+            frames = self.decoder.decode(packet)
+        except av.error.FFmpegError:
+            return  # a damaged keyframe: the next one will do
+        for frame in frames:
+            self._write(frame)
+
+    def _write(self, frame) -> None:
+        if self.encoder is None:
+            self.encoder = av.CodecContext.create("mjpeg", "w")
+            self.encoder.width, self.encoder.height = frame.width, frame.height
+            self.encoder.pix_fmt = "yuvj420p"
+            self.encoder.time_base = Fraction(1, 25)
+            self.encoder.options = {"q:v": "5"}
+        data = b"".join(bytes(p) for p in self.encoder.encode(frame.reformat(format="yuvj420p")))
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+        self.last = time.monotonic()
+
+
 class Meter:
     """Frames and bytes over a sliding window, for fps and bitrate."""
 
@@ -152,6 +190,7 @@ class CameraRecorder:
         self.code, self.url, self.credentials = code, url, credentials
         self.config, self.cb = config, callbacks
         self.folder = config.media_dir / "recordings" / code
+        self.live_folder = config.media_dir / "live" / code
         self.is_file = urlsplit(url).scheme == "file"
 
     def run(self) -> None:
@@ -190,7 +229,7 @@ class CameraRecorder:
             if codec not in SUPPORTED_CODECS:
                 raise SourceError(f"unsupported codec {codec}: cameras must send H.264 or H.265")
             writer = SegmentWriter(self.folder, self.code, stream)
-            self._pump(container, stream, writer, codec)
+            self._pump(container, stream, writer, codec, Snapshotter(self.live_folder, stream))
         except av.error.FFmpegError as exc:
             raise SourceError(f"the stream failed: {exc}") from None
         finally:
@@ -198,7 +237,7 @@ class CameraRecorder:
                 self._finish(writer, datetime.now(UTC))
             container.close()
 
-    def _pump(self, container, stream, writer: SegmentWriter, codec: str) -> None:
+    def _pump(self, container, stream, writer: SegmentWriter, codec: str, snapshots: Snapshotter) -> None:
         tb = float(stream.time_base)
         meter = Meter()
         last_report = time.monotonic()
@@ -220,6 +259,7 @@ class CameraRecorder:
                     delay = (t - first_time) - (time.monotonic() - wall_start)
                 now = datetime.now(UTC)
             meter.add(packet.size)
+            snapshots.offer(packet)
             if packet.is_keyframe and (not writer.is_open or t - writer.first_time >= self.config.segment_seconds):
                 if writer.is_open:
                     self._finish(writer, now)

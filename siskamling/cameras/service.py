@@ -425,3 +425,13 @@ def recorded_spans(*, db_session: Session, camera_id: int, gap_seconds: float = 
         else:
             spans.append([started, ended, 1])
     return [tuple(s) for s in reversed(spans)]
+
+
+def snapshot_path(settings: Settings, camera: Camera) -> Path:
+    return settings.media_dir / "live" / camera.code / "snapshot.jpg"
+
+
+def require_purpose(*, db_session: Session, principal: Principal, camera: Camera, purpose: Purpose) -> None:
+    """Media are checked like the JSON API: a camera the user may not use this way is not there."""
+    if not (manages(principal, camera) or can(db_session, principal, camera, purpose)):
+        raise NotFound("Camera not found")
