@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import re
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from siskamling.core.time import WIB
 
-__all__ = ["ClipInfo", "Scene", "clock_box", "ensure_demo_clips", "generate_clip", "probe_clip"]
+__all__ = ["ClipInfo", "Scene", "clock_box", "ensure_demo_clips", "frames", "generate_clip", "probe_clip", "seed_for"]
 
 FONT_PATHS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
@@ -332,11 +334,11 @@ def _motorbike(rng: np.random.Generator, length: int, facing_right: bool) -> _Sp
     return _Sprite.from_rgb(rgb, mask, _shadow(h // 8, w), flip=not facing_right)
 
 
-def _tree(rng: np.random.Generator, r: float) -> _Sprite:
-    """A tree standing on the bottom edge of its sprite, crown of a few overlapping discs."""
+def _tree(rng: np.random.Generator, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """A tree standing on the bottom edge of its (rgb, mask), crown of a few overlapping discs."""
     w, h = round(r * 3.2), round(r * 3.6)
     cx = w / 2
-    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb = np.zeros((h, w, 3), np.float32)
     trunk = np.zeros((h, w), bool)
     trunk[round(h - r * 1.4):, round(cx - r * 0.12):round(cx + r * 0.12) + 1] = True
     rgb[trunk] = (84, 60, 40)
@@ -344,11 +346,10 @@ def _tree(rng: np.random.Generator, r: float) -> _Sprite:
     base = np.array([40, 96 + rng.integers(-15, 15), 38], np.float32)
     for dy, dx, rr in ((0, 0, 1.0), (0.3, -0.55, 0.7), (0.3, 0.55, 0.7), (-0.4, 0.2, 0.6)):
         disc = _disc(h, w, h - r * 2 + dy * r, cx + dx * r, r * rr, r * rr)
-        rgb[disc] = np.clip(base * rng.uniform(0.8, 1.2), 0, 255)
+        rgb[disc] = base * rng.uniform(0.8, 1.2)
         mask |= disc
-    grain = rng.normal(0, 12, (h, w, 1))  # leaves
-    rgb = np.clip(rgb + grain * mask[:, :, None], 0, 255).astype(np.uint8)
-    return _Sprite.from_rgb(rgb, mask, _shadow(max(2, round(r / 4)), w))
+    rgb += rng.normal(0, 12, (h, w, 1)) * mask[:, :, None]  # leaves
+    return np.clip(rgb, 0, 255).astype(np.uint8), mask
 
 
 class Scene:
@@ -422,12 +423,11 @@ class Scene:
             _rect(img, h * 0.2, lx, pave1 + 1, lx + pole, (60, 62, 66))
             _rect(img, h * 0.2, lx - w * 0.02, h * 0.2 + max(2, h // 120), lx + pole, (60, 62, 66))
         for _ in range(max(2, w // 150)):
-            tree = _tree(rng, h * 0.056 * rng.uniform(0.8, 1.2))
-            rgb = _rgb(tree)
-            th, tw = tree.mask.shape
-            cut = _clip((h, w), tree.mask, pave1 - round(h * 0.02) - th, round(rng.uniform(0, w)) - tw // 2)
+            rgb, mask = _tree(rng, h * 0.056 * rng.uniform(0.8, 1.2))
+            th, tw = mask.shape
+            cut = _clip((h, w), mask, pave1 - round(h * 0.02) - th, round(rng.uniform(0, w)) - tw // 2)
             if cut:
-                m = tree.mask[cut[1]]
+                m = mask[cut[1]]
                 img[cut[0]][m] = rgb[cut[1]][m]
         # static grain (asphalt, grass), a lens vignette; then to yuv420p
         img += rng.normal(0, 5, (h, w, 1)).astype(np.float32)
@@ -463,7 +463,7 @@ class Scene:
         walkways = [(pave1 + round(h * 0.05), 0.85), (pave2 - round(h * 0.01), 1.0), (round(h * 0.92), 1.1)]
         for i in range(6):  # people on the pavements and the park path
             baseline, scale = walkways[i % 3]
-            add(_person(rng, round(h * 0.1 * scale)), baseline, rng.uniform(14, 40),
+            add(_person(rng, round(h * 0.12 * scale)), baseline, rng.uniform(14, 40),
                 1 if rng.random() < 0.5 else -1, max(3.0, h * 0.025))
         return movers
 
@@ -471,7 +471,9 @@ class Scene:
         """Trees in the park stand in front of the road, so they hide what passes behind them."""
         trees = []
         for _ in range(max(2, self.width // 160)):
-            tree = _tree(rng, self.height * 0.075 * rng.uniform(0.8, 1.2))
+            r = self.height * 0.075 * rng.uniform(0.8, 1.2)
+            rgb, mask = _tree(rng, r)
+            tree = _Sprite.from_rgb(rgb, mask, _shadow(max(2, round(r / 4)), mask.shape[1]))
             base = round(self.height * rng.uniform(self.PAVE2 + 0.1, 1.02))
             trees.append(_Mover([tree], base, 0.0, rng.uniform(0, self.width) + tree.mask.shape[1] / 2, 1e9))
         return trees
@@ -489,15 +491,6 @@ class Scene:
         return planes
 
 
-def _rgb(sprite: _Sprite) -> np.ndarray:
-    """A sprite back in RGB at full resolution (used to paint static ones into the background)."""
-    y = sprite.y.astype(np.float32) - 16
-    u = np.repeat(np.repeat(sprite.u, 2, 0), 2, 1)[:y.shape[0], :y.shape[1]].astype(np.float32) - 128
-    v = np.repeat(np.repeat(sprite.v, 2, 0), 2, 1)[:y.shape[0], :y.shape[1]].astype(np.float32) - 128
-    rgb = np.stack([1.164 * y + 1.596 * v, 1.164 * y - 0.392 * u - 0.813 * v, 1.164 * y + 2.017 * u], axis=-1)
-    return np.clip(rgb, 0, 255)
-
-
 # --- encoding ----------------------------------------------------------------------------------
 
 
@@ -507,17 +500,59 @@ def _wib(start: datetime | None) -> datetime:
     return start.replace(tzinfo=WIB) if start.tzinfo is None else start.astimezone(WIB)
 
 
-def frames(*, seconds: float, width: int, height: int, fps: int, seed: int, title: str,
-           start: datetime | None = None) -> Iterator[np.ndarray]:
-    """The clip's frames as RGB arrays, overlay included (frame i shows start + i/fps)."""
+def frames(*, seconds: float, width: int = 640, height: int = 360, fps: int = 15, seed: int = 0,
+           title: str = "Kamera Demo", start: datetime | None = None) -> Iterator[np.ndarray]:
+    """The clip's frames, overlay included (frame i shows start + i/fps), each a fresh yuv420p
+    array of shape (height * 3 / 2, width) as `av.VideoFrame.from_ndarray(a, format="yuv420p")`
+    takes it."""
     count = round(seconds * fps)
     scene = Scene(width, height, seed, period=count / fps)
     overlay = _Overlay(width, height, title)
     clock0 = _wib(start)
     for i in range(count):
-        frame = scene.render(i / fps, noise_index=i)
-        overlay.draw(frame, clock0 + timedelta(seconds=i / fps))
-        yield frame
+        planes = scene.render(i / fps, noise_index=i)
+        overlay.draw(planes, clock0 + timedelta(seconds=i / fps))
+        yield planes.ndarray()
+
+
+def _ahead(items: Iterator[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
+    """Run a frame iterator in a thread a few frames ahead, so that drawing overlaps encoding
+    (measured about 20 % faster in all on two cores)."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((end, exc))
+
+    thread = threading.Thread(target=work, name="simulate-render", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def generate_clip(path: str | os.PathLike, *, seconds: float = 60, width: int = 640, height: int = 360,
@@ -539,6 +574,8 @@ def generate_clip(path: str | os.PathLike, *, seconds: float = 60, width: int = 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            container.metadata["title"] = title
+            container.metadata["comment"] = f"Siskamling simulated camera, seed {seed}"
             stream = container.add_stream("libx264", rate=fps, options={
                 "preset": "veryfast",
                 "tune": "zerolatency",
@@ -553,9 +590,9 @@ def generate_clip(path: str | os.PathLike, *, seconds: float = 60, width: int = 
             stream.codec_context.gop_size = gop
             stream.codec_context.time_base = Fraction(1, fps)
             tb = Fraction(1, fps)
-            for i, rgb in enumerate(frames(seconds=seconds, width=width, height=height, fps=fps, seed=seed,
-                                           title=title, start=start)):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            for i, yuv in enumerate(_ahead(frames(seconds=seconds, width=width, height=height, fps=fps,
+                                                  seed=seed, title=title, start=start))):
+                frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
                 frame.pts, frame.time_base = i, tb
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
@@ -568,16 +605,21 @@ def generate_clip(path: str | os.PathLike, *, seconds: float = 60, width: int = 
 
 def probe_clip(path: str | os.PathLike) -> ClipInfo | None:
     """Describe an existing clip from its headers, or None if it is missing or unreadable."""
-    path = Path(path)
+    probed = _probe(Path(path))
+    return probed[0] if probed else None
+
+
+def _probe(path: Path) -> tuple[ClipInfo, str] | None:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             fps = stream.average_rate or stream.guessed_rate
-            frames = stream.frames
-            seconds = float(frames / fps) if fps and frames else float(container.duration or 0) / av.time_base
-            return ClipInfo(path=path, seconds=seconds, width=stream.codec_context.width,
-                            height=stream.codec_context.height, fps=round(fps or 0), frames=frames,
+            count = stream.frames
+            seconds = float(count / fps) if fps and count else float(container.duration or 0) / av.time_base
+            info = ClipInfo(path=path, seconds=seconds, width=stream.codec_context.width,
+                            height=stream.codec_context.height, fps=round(fps or 0), frames=count,
                             bytes=path.stat().st_size)
+            return info, container.metadata.get("title", "")
     except (OSError, av.FFmpegError, IndexError):
         return None
 
@@ -589,17 +631,17 @@ def seed_for(code: str) -> int:
 
 def ensure_demo_clips(folder: str | os.PathLike, cameras: list[tuple[str, str]], seconds: float = 60, *,
                       width: int = 640, height: int = 360, fps: int = 15) -> dict[str, Path]:
-    """One clip per camera code in `folder` (CODE.mp4), generated unless a clip of the same size,
-    frame rate and length is already there."""
+    """One clip per camera code in `folder` (CODE.mp4, seeded by the code), generated unless a clip
+    of the same size, frame rate, length and title is already there."""
     folder = Path(folder)
     out: dict[str, Path] = {}
     for code, title in cameras:
         if not CODE_RE.match(code) or code in {".", ".."}:
             raise ValueError(f"camera code not usable as a file name: {code!r}")
         path = folder / f"{code}.mp4"
-        have = probe_clip(path)
-        if not (have and (have.width, have.height, have.fps, have.frames) == (width, height, fps,
-                                                                             round(seconds * fps))):
+        have = _probe(path)
+        wanted = (width, height, fps, round(seconds * fps), title)
+        if not have or (have[0].width, have[0].height, have[0].fps, have[0].frames, have[1]) != wanted:
             generate_clip(path, seconds=seconds, width=width, height=height, fps=fps, seed=seed_for(code), title=title)
         out[code] = path
     return out
