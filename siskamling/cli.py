@@ -185,6 +185,7 @@ def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, names: P
         environment=Environment.demo, database_url=f"sqlite:///{(data_dir / 'siskamling.db').resolve()}",
         media_dir=data_dir / "media", secret_key=key_file.read_text().strip(), host=host, port=port,
         session_cookie_secure=False, demo_accounts_file=data_dir / "accounts.json", boundary_attribution=attribution,
+        worker_capacity=8,
     )
     accounts_file = settings.demo_accounts_file
     engine = prepare_database(settings, migrate=True)
@@ -195,6 +196,9 @@ def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, names: P
         with session_scope(make_session_factory(engine)) as db:
             demo_service.import_areas(db, data_dir, kelurahan, rw, names)
             created = demo_service.create_accounts(db, settings)
+            click.echo("  generating the simulated cameras' video …")
+            codes = demo_service.create_cameras(db, settings, data_dir)
+            click.echo(f"  {len(codes)} simulated cameras: {', '.join(codes)}")
         demo_service.save_accounts(accounts_file, created)
     _print_demo(settings, demo_service.load_accounts(accounts_file), data_dir)
     run_server(settings, engine)

@@ -119,6 +119,37 @@ def create_accounts(db_session: Session, settings: Settings) -> list[DemoAccount
     return out
 
 
+DEMO_CAMERAS = [  # (code suffix, name, site type, which RW of the home kelurahan, shared at, neighbours)
+    ("TMN-01", "Taman 24 Jam", "taman_24_jam", 0, Level.kelurahan, True),
+    ("BJR-01", "Pintu Air (rawan banjir)", "rawan_bencana", 1, Level.kelurahan, True),
+    ("JLN-01", "Simpang Jalan Utama", "jalan", 2, Level.kelurahan, False),
+    ("PSR-01", "Pasar Pagi", "pasar", 3, Level.rw, False),
+]
+
+
+def create_cameras(db_session: Session, settings: Settings, folder: Path) -> list[str]:
+    """A few simulated cameras in the home kelurahan, each looping a clip the project generates."""
+    from siskamling.cameras import service as cameras
+    from siskamling.cameras.schemas import CameraIn
+    from siskamling.cameras.simulate import ensure_demo_clips
+
+    kel = _home_kelurahan(db_session)
+    rws = _children(db_session, kel) or [kel]
+    plan = [(f"DEMO-{suffix}", name, site, rws[i % len(rws)], level, neighbours)
+            for suffix, name, site, i, level, neighbours in DEMO_CAMERAS]
+    clips = ensure_demo_clips(folder / "clips", [(code, f"{name} · {code}") for code, name, *_ in plan], seconds=30)
+    codes = []
+    for code, name, site, area, level, neighbours in plan:
+        lat, lon = (area.centroid_lat, area.centroid_lon) if area.centroid_lat is not None else (
+            kel.centroid_lat, kel.centroid_lon)
+        cameras.register(db_session=db_session, settings=settings, actor=ACTOR, data=CameraIn(
+            code=code, name=f"{name} {area.name}", lat=lat, lon=lon, site_type=site,
+            stream_url=f"file://{clips[code].resolve()}", share_level=level, share_neighbours=neighbours,
+            retention_days=3))
+        codes.append(code)
+    return codes
+
+
 def save_accounts(path: Path, accounts_: list[DemoAccount]) -> None:
     path.write_text(json.dumps([a.__dict__ for a in accounts_], indent=1))
     path.chmod(0o600)
