@@ -33,6 +33,8 @@ from siskamling.core.deps import CSRF_COOKIE, SESSION_COOKIE, get_db
 from siskamling.core.security import csrf_token
 from siskamling.demo.city import generate
 
+pytest_plugins = ["tests.rtsp.fixtures"]
+
 PASSWORD = "correct horse battery staple"
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 KEL_A, KEL_B = "99.01.01.1001", "99.01.01.1002"

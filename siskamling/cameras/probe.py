@@ -18,6 +18,7 @@ only FFmpeg's error string.
 from __future__ import annotations
 
 import base64
+import errno
 import logging
 import math
 import os
@@ -36,6 +37,9 @@ NETWORK_WINDOW_S = 2.0  # video measured from a network source
 FILE_WINDOW_S = 1.0  # ... and from a local file
 WATCHDOG_GRACE_S = 0.5
 ANALYZE_US = 1_000_000  # avformat_find_stream_info's budget: the SDP or playlist says most of it
+# formats FFmpeg finds "video" in that are not: text shown as ANSI art, single pictures
+NOT_VIDEO_FORMATS = {"tty", "image2", "bin", "xbin", "adf", "idf"}
+REORDER_INTERVALS = 4  # frame intervals at the end of the measured span left out of the frame rate
 
 
 class Status(StrEnum):
@@ -88,7 +92,9 @@ def probe(url: str, *, username: str | None = None, password: str | None = None,
         raise ValueError(f"transport must be 'tcp' or 'udp', not {transport!r}")
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
-    secrets = [s for s in (password, username) if s]
+    # (messages are built without credentials; this is the last guard, for secrets long enough
+    # that finding one in a message is not a coincidence of ordinary words like "fps")
+    secrets = [s for s in (password, username) if s and len(s) >= 4]
     started = time.monotonic()
     box: dict[str, ProbeResult] = {}
 
@@ -191,7 +197,9 @@ def _probe(url, username, password, timeout_s, transport, started) -> ProbeResul
 
 
 def _container_options(target: _Target, timeout_s: float, transport: str) -> dict[str, str]:
-    us = str(int(timeout_s * 1_000_000))
+    # FFmpeg's socket timeouts a little longer than PyAV's interrupt timeout, which fires first and
+    # is unambiguous (FFmpeg's RTSP code turns its own socket timeout into "invalid data")
+    us = str(int((timeout_s + 2) * 1_000_000))
     if target.kind == "rtsp":
         # FFmpeg >= 5: "timeout" is the RTSP socket I/O timeout in µs (it was "stimeout" before)
         return {"rtsp_transport": transport, "timeout": us, "analyzeduration": str(ANALYZE_US)}
@@ -211,9 +219,9 @@ def _read(av, target: _Target, timeout_s: float, transport: str, started: float)
         container = av.open(target.open_url, container_options=_container_options(target, timeout_s, transport),
                             timeout=(remaining, remaining))
     except Exception as exc:  # noqa: BLE001
-        raise _failure(av, exc, target, timeout_s, opening=True) from None
+        raise _failure(av, exc, target, timeout_s, started, opening=True) from None
     try:
-        return _measure(av, container, target, timeout_s, deadline)
+        return _measure(av, container, target, timeout_s, started)
     finally:
         try:
             container.close()
@@ -221,12 +229,16 @@ def _read(av, target: _Target, timeout_s: float, transport: str, started: float)
             pass
 
 
-def _measure(av, container, target: _Target, timeout_s: float, deadline: float) -> ProbeResult:
+def _measure(av, container, target: _Target, timeout_s: float, started: float) -> ProbeResult:
+    deadline = started + timeout_s
     videos = list(container.streams.video)
     if not videos:
         kinds = sorted({s.type for s in container.streams})
         what = f" (it has only {', '.join(kinds)})" if kinds else ""
         raise _Fail(Status.no_video, f"no video stream at {target.shown}{what}")
+    fmt = container.format.name if container.format else ""
+    if target.kind == "file" and (fmt in NOT_VIDEO_FORMATS or fmt.endswith("_pipe")):
+        raise _Fail(Status.no_video, f"{target.shown} is not a video file (FFmpeg reads it as {fmt})")
     stream = videos[0]
     ctx = stream.codec_context
     ffname = ctx.name if ctx is not None else None
@@ -246,6 +258,7 @@ def _measure(av, container, target: _Target, timeout_s: float, deadline: float) 
     frame = None
     decode_errors = 0
     stalled = None
+    ended = False  # the input came to its end (a file, an HLS recording, or an RTSP server hanging up)
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet at the end of input
@@ -254,8 +267,8 @@ def _measure(av, container, target: _Target, timeout_s: float, deadline: float) 
             if packet.is_keyframe:
                 keyframe = True
             if keyframe:
-                sizes += packet.size
-                if packet.pts is not None and tb:
+                if packet.pts is not None and tb:  # bytes and times of the same packets
+                    sizes += packet.size
                     times.append(packet.pts * tb)
                 if frame is None and decode_errors < 30:
                     try:
@@ -264,10 +277,12 @@ def _measure(av, container, target: _Target, timeout_s: float, deadline: float) 
                             frame = frames[0]
                     except av.error.FFmpegError:
                         decode_errors += 1
-            if keyframe and frame is not None and _span(times) >= window:
+            if keyframe and frame is not None and times and max(times) - min(times) >= window:
                 break
             if time.monotonic() >= deadline:
                 break
+        else:
+            ended = True
     except Exception as exc:  # noqa: BLE001 - a read timeout, a dropped connection, ...
         stalled = exc
 
@@ -287,7 +302,7 @@ def _measure(av, container, target: _Target, timeout_s: float, deadline: float) 
 
     if frame is None:
         if stalled is not None and not _is_timeout(av, stalled):
-            raise _failure(av, stalled, target, timeout_s, opening=False, info=info)
+            raise _failure(av, stalled, target, timeout_s, started, opening=False, info=info)
         if not packets:
             raise _Fail(Status.timeout, f"no video arrived from {target.shown} within {_secs(timeout_s)}", **info)
         if not keyframe:
@@ -295,10 +310,12 @@ def _measure(av, container, target: _Target, timeout_s: float, deadline: float) 
         if target.kind == "file" or decode_errors:
             raise _Fail(Status.error, f"the video from {target.shown} cannot be decoded", **info)
         raise _Fail(Status.timeout, f"no decodable picture from {target.shown} within {_secs(timeout_s)}", **info)
-    if stalled is not None and target.kind != "file" and not isinstance(stalled, EOFError):
+    if stalled is not None and target.kind != "file":
         # a picture came, then the stream stopped: report that rather than a healthy camera
         status = Status.timeout if _is_timeout(av, stalled) else Status.error
         raise _Fail(status, f"the stream from {target.shown} stalled after {packets} packets", **info)
+    if ended and target.kind == "rtsp":  # a camera does not end its stream
+        raise _Fail(Status.error, f"the stream from {target.shown} ended after {packets} packets", **info)
     parts = [f"{(codec or '?').upper()} {info['width']}x{info['height']}"]
     if info.get("fps"):
         parts.append(f"{info['fps']:g} fps")
@@ -307,24 +324,22 @@ def _measure(av, container, target: _Target, timeout_s: float, deadline: float) 
     return ProbeResult(True, Status.online, "online: " + ", ".join(parts), **info)
 
 
-def _span(times: list[float]) -> float:
-    return max(times) - min(times) if len(times) >= 2 else 0.0
-
-
 def _measured_fps(times: list[float]) -> float | None:
-    """Frames per second from presentation times: unique (parameter sets may travel in packets of
-    their own, with the picture's time) and sorted (B-frames arrive out of order). The average over
-    the span, unless the span holds a discontinuity, then the median interval."""
+    """Frames per second from presentation times: made unique (parameter sets may travel in packets
+    of their own, with the picture's time) and sorted (B-frames arrive out of order). Frames counted
+    over the span, leaving out its last few intervals (pictures whose time falls there may not have
+    arrived yet, being reordered); the median interval instead if the span holds a discontinuity."""
     ts = sorted(set(times))
     if len(ts) < 3:
         return None
-    deltas = [b - a for a, b in zip(ts, ts[1:]) if b > a]
+    deltas = [b - a for a, b in zip(ts, ts[1:])]
     median = statistics.median(deltas)
     if median <= 0:
         return None
-    span = ts[-1] - ts[0]
-    fps = (len(ts) - 1) / span if max(deltas) <= 10 * median else 1 / median
-    return round(fps, 2)
+    dense = [t for t in ts if t <= ts[-1] - REORDER_INTERVALS * median]
+    if len(dense) < 3 or max(deltas) > 10 * median:
+        return round(1 / median, 2)
+    return round((len(dense) - 1) / (dense[-1] - dense[0]), 2)
 
 
 def _rate(rate) -> float | None:
@@ -347,7 +362,7 @@ def _is_timeout(av, exc: BaseException) -> bool:
     return isinstance(exc, (av.error.ExitError, TimeoutError))
 
 
-def _failure(av, exc: BaseException, target: _Target, timeout_s: float, *, opening: bool,
+def _failure(av, exc: BaseException, target: _Target, timeout_s: float, started: float, *, opening: bool,
              info: dict | None = None) -> _Fail:
     """Map an FFmpeg/PyAV exception to a status. Only FFmpeg's error string is used (``strerror``):
     PyAV's own text repeats the address, credentials included."""
@@ -361,7 +376,7 @@ def _failure(av, exc: BaseException, target: _Target, timeout_s: float, *, openi
         return _Fail(Status.unauthorized, f"the camera refused the login at {where} ({reason})", **info)
     if isinstance(exc, (err.HTTPNotFoundError, FileNotFoundError)):
         return _Fail(Status.not_found, f"no stream at {where} ({reason})", **info)
-    if _is_timeout(av, exc):
+    if _is_timeout(av, exc) or (time.monotonic() - started >= 0.95 * timeout_s and not isinstance(exc, err.HTTPError)):
         what = "no answer from" if opening else "the stream stalled at"
         return _Fail(Status.timeout, f"{what} {where} within {_secs(timeout_s)}", **info)
     if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError)):
@@ -383,9 +398,8 @@ def _failure(av, exc: BaseException, target: _Target, timeout_s: float, *, openi
                  **info)
 
 
-_UNREACHABLE_ERRNOS = {getattr(__import__("errno"), n) for n in (
-    "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "ECONNREFUSED", "EADDRNOTAVAIL")
-    if hasattr(__import__("errno"), n)}
+_UNREACHABLE_ERRNOS = {getattr(errno, n) for n in (
+    "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "ECONNREFUSED", "EADDRNOTAVAIL") if hasattr(errno, n)}
 
 
 def _scrubbed(result: ProbeResult, secrets: list[str]) -> ProbeResult:
@@ -395,7 +409,7 @@ def _scrubbed(result: ProbeResult, secrets: list[str]) -> ProbeResult:
         for form in {secret, quote(secret, safe=""), quote(secret)}:
             if form and form in message:
                 message = message.replace(form, "***")
-    if message is result.message:
+    if message == result.message:
         return result
     return ProbeResult(result.ok, result.status, message, result.codec, result.width, result.height, result.fps,
                        result.bitrate_kbps)
