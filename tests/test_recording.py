@@ -245,3 +245,61 @@ def test_snapshots_follow_the_live_sharing_rule(db, settings, login_as):
     from siskamling.audit.models import AuditEvent
     last = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
     assert last.action == "camera.wall_opened" and last.data["cameras"] == ["CAM-1"]
+
+
+# --- against a real RTSP server ------------------------------------------------------------------
+
+
+def rtsp_recorder(tmp_path, url, credentials=None, stop_after=6.0, segment_seconds=2.0, **config):
+    segments, reports = [], []
+    deadline = time.monotonic() + stop_after
+    recorder = CameraRecorder(
+        code="CAM-R", url=url, credentials=credentials,
+        config=RecorderConfig(media_dir=tmp_path, segment_seconds=segment_seconds, health_interval_s=1.0,
+                              open_timeout_s=4, **config),
+        callbacks=Callbacks(on_segment=lambda *a: segments.append(a), on_health=reports.append,
+                            should_stop=lambda: time.monotonic() > deadline))
+    return recorder, segments, reports
+
+
+def test_records_a_live_rtsp_camera(tmp_path, rtsp_server):
+    recorder, segments, reports = rtsp_recorder(tmp_path, rtsp_server.url("live"))
+    recorder.run()
+    assert len(segments) >= 2
+    for _, _, path, _ in segments:
+        frames = list(av.open(str(path)).decode(video=0))
+        assert frames and frames[0].key_frame
+    online = [r for r in reports if r.health == Health.online]
+    assert online, reports
+    assert 10 <= online[-1].fps <= 20 and online[-1].codec == "h264"
+    assert (tmp_path / "live" / "CAM-R" / "snapshot.jpg").exists()
+
+
+def test_credentials_are_sent_and_never_reported(tmp_path, rtsp_server):
+    url = rtsp_server.url("secure")
+    wrong, _, reports = rtsp_recorder(tmp_path, url, credentials=(rtsp_server.username, "salah"), stop_after=3)
+    wrong.run()
+    assert reports[0].health == Health.offline and "salah" not in reports[0].message
+    right, segments, reports = rtsp_recorder(tmp_path, url, credentials=(rtsp_server.username, rtsp_server.password))
+    right.run()
+    assert segments and any(r.health == Health.online for r in reports)
+    assert all(rtsp_server.password not in (r.message or "") for r in reports)
+
+
+def test_a_stalled_camera_goes_offline_within_ten_seconds(tmp_path):
+    from tests.rtsp.fixtures import RtspServer, require_rtsp
+
+    require_rtsp()
+    server = RtspServer(tests={"cam": ""}).start()
+    recorder, segments, reports = rtsp_recorder(tmp_path, server.url("cam"), stop_after=14, stall_timeout_s=5)
+    import threading
+
+    runner = threading.Thread(target=recorder.run)
+    runner.start()
+    wait_for(lambda: any(r.health == Health.online for r in reports), timeout=8)
+    stopped_at = time.monotonic()
+    server.stop()  # the camera goes silent
+    wait_for(lambda: any(r.health == Health.offline for r in reports), timeout=12)
+    assert time.monotonic() - stopped_at <= 10.5
+    runner.join(20)
+    assert segments, "what was recorded before the stall is kept"

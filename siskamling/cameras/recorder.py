@@ -91,6 +91,7 @@ class SegmentWriter:
         self.started_at: datetime | None = None
         self.first_dts = 0
         self.first_time = 0.0
+        self.last_dts: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -103,10 +104,17 @@ class SegmentWriter:
         self.container = av.open(str(self.path), "w", format="mp4", options=FRAGMENTED_MP4)
         self.stream = self.container.add_stream_from_template(self.template)
         self.started_at, self.first_dts, self.first_time = started_at, first_dts, first_time
+        self.last_dts = None
 
     def write(self, packet) -> None:
-        packet.dts -= self.first_dts
-        packet.pts = (packet.pts if packet.pts is not None else packet.dts + self.first_dts) - self.first_dts
+        dts = packet.dts - self.first_dts
+        pts = (packet.pts if packet.pts is not None else packet.dts) - self.first_dts
+        # Cameras send parameter sets as packets of their own with a repeated timestamp; the MP4
+        # muxer needs strictly increasing DTS, so such a packet moves one tick later.
+        if self.last_dts is not None and dts <= self.last_dts:
+            dts = self.last_dts + 1
+        packet.dts, packet.pts = dts, max(pts, dts)
+        self.last_dts = dts
         packet.stream = self.stream
         self.container.mux(packet)
 
