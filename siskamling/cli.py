@@ -83,9 +83,8 @@ def check_port_free(host: str, port: int) -> None:
 def run_server(settings: Settings, engine) -> None:
     import uvicorn
 
-    from siskamling.cameras.worker import start_worker_process
-
     from siskamling.app import create_app
+    from siskamling.cameras.worker import start_worker_process
     from siskamling.core.vendor import missing
 
     check_port_free(settings.host, settings.port)
