@@ -18,7 +18,7 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from siskamling.accounts import service as accounts
 from siskamling.app import create_app
@@ -127,6 +127,9 @@ def app(settings, engine, db):
             raise
 
     application.dependency_overrides[get_db] = test_db
+    # Code that opens sessions of its own (the live WebSocket) works inside the test's transaction too.
+    application.state.session_factory = sessionmaker(bind=db.connection(), join_transaction_mode="create_savepoint",
+                                                     expire_on_commit=False)
     return application
 
 

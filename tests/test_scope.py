@@ -54,7 +54,7 @@ def test_every_route_is_public_or_guarded(app):
         calls = dependency_calls(route.dependant)
         public = any(getattr(c, "__siskamling_public__", False) for c in calls)
         guarded = any(getattr(c, "__siskamling_guard__", None) for c in calls)
-        for method in route.methods:
+        for method in getattr(route, "methods", None) or {"WEBSOCKET"}:
             if not (public or guarded):
                 unmarked.append(f"{method} {route.path}")
             if public and (method, route.path) not in PUBLIC_ROUTES:
@@ -66,7 +66,7 @@ def test_every_route_is_public_or_guarded(app):
 
 def test_guarded_routes_refuse_anonymous_visitors(app, client):
     for route in api_routes(app):
-        if "GET" not in route.methods:
+        if "GET" not in (getattr(route, "methods", None) or ()):
             continue
         if ("GET", route.path) in PUBLIC_ROUTES:
             continue
@@ -146,3 +146,8 @@ def test_admin_sees_the_whole_city(client, token_for):
     fc = client.get("/api/v1/areas?level=kelurahan", headers=token_for("admin")).json()
     assert len(fc["features"]) == 8
     assert client.get(f"/api/v1/areas/{KEL_A}", headers=token_for("admin")).json()["counts"]["rt"] == 12
+
+
+def test_the_walk_reaches_websocket_routes(app):
+    sockets = [r.path for r in all_routes(app) if not getattr(r, "methods", None) and hasattr(r, "dependant")]
+    assert "/cameras/{code}/live.ws" in sockets

@@ -192,3 +192,25 @@ class CameraWallOpened(AuditAction):
     action: ClassVar[str] = "camera.wall_opened"
     object_type: ClassVar[str] = "camera"
     cameras: list[str]
+
+
+@dataclass(frozen=True)
+class LiveViewStarted(AuditAction):
+    action: ClassVar[str] = "camera.live_started"
+    object_type: ClassVar[str] = "camera"
+    code: str
+
+    def object_id(self) -> str:
+        return self.code
+
+
+@dataclass(frozen=True)
+class LiveViewEnded(AuditAction):
+    action: ClassVar[str] = "camera.live_ended"
+    object_type: ClassVar[str] = "camera"
+    code: str
+    seconds: float
+    reason: str
+
+    def object_id(self) -> str:
+        return self.code

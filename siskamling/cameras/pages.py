@@ -94,8 +94,9 @@ def camera_create(request: Request, db: SessionDep, settings: SettingsDep, princ
 def camera_page(request: Request, camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
     manager = cameras.manages(principal, camera)
     may_play = manager or cameras.can(db, principal, camera, Purpose.recordings)
+    may_watch = manager or cameras.can(db, principal, camera, Purpose.live)
     return render(request, "cameras/detail.html", {
-        "camera": camera, "manager": manager,
+        "camera": camera, "manager": manager, "may_watch": may_watch,
         "shared_with": sorted({(s.area_path, s.role, s.purpose) for s in camera.shares}) if manager else [],
         "history": cameras.health_history(db_session=db, camera_id=camera.id, limit=20) if manager else [],
         "recorded": cameras.recorded_spans(db_session=db, camera_id=camera.id) if may_play else None,

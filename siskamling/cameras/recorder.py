@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
 
+from siskamling.cameras.live import LiveWriter
 from siskamling.cameras.models import Health
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,11 @@ class CameraRecorder:
             if codec not in SUPPORTED_CODECS:
                 raise SourceError(f"unsupported codec {codec}: cameras must send H.264 or H.265")
             writer = SegmentWriter(self.folder, self.code, stream)
-            self._pump(container, stream, writer, codec, Snapshotter(self.live_folder, stream))
+            live = LiveWriter(self.live_folder, stream)
+            try:
+                self._pump(container, stream, writer, codec, Snapshotter(self.live_folder, stream), live)
+            finally:
+                live.close()
         except av.error.FFmpegError as exc:
             raise SourceError(f"the stream failed: {exc}") from None
         finally:
@@ -245,7 +250,8 @@ class CameraRecorder:
                 self._finish(writer, datetime.now(UTC))
             container.close()
 
-    def _pump(self, container, stream, writer: SegmentWriter, codec: str, snapshots: Snapshotter) -> None:
+    def _pump(self, container, stream, writer: SegmentWriter, codec: str, snapshots: Snapshotter,
+              live: LiveWriter) -> None:
         tb = float(stream.time_base)
         meter = Meter()
         last_report = time.monotonic()
@@ -268,6 +274,8 @@ class CameraRecorder:
                 now = datetime.now(UTC)
             meter.add(packet.size)
             snapshots.offer(packet)
+            if live.usable:
+                live.write(packet)  # before the segment writer rebases the packet's timestamps
             if packet.is_keyframe and (not writer.is_open or t - writer.first_time >= self.config.segment_seconds):
                 if writer.is_open:
                     self._finish(writer, now)

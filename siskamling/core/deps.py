@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket, WebSocketException
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from siskamling.accounts import service as accounts
 from siskamling.accounts.models import LoginSession
@@ -52,7 +53,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _login_session(request: Request, db: Session, settings: Settings) -> LoginSession | None:
+def _login_session(request: HTTPConnection, db: Session, settings: Settings) -> LoginSession | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -130,10 +131,13 @@ def actor_of(request: Request, principal: Principal | None) -> Actor:
     return Actor(principal.user_id, principal.username, client_ip(request))
 
 
-async def csrf_protect(request: Request) -> None:
+async def csrf_protect(connection: HTTPConnection) -> None:
     """Every state-changing request made with cookies carries a CSRF token, in the form field
     ``csrf_token`` or the ``X-CSRF-Token`` header (HTMX, fetch). Bearer-token API calls carry no
-    cookies and need none."""
+    cookies and need none. WebSockets are checked by their Origin instead (``ws_viewer``)."""
+    if connection.scope["type"] != "http":
+        return
+    request = connection
     if request.method in SAFE_METHODS or request.headers.get("authorization", "").lower().startswith("bearer "):
         return
     token = request.headers.get("x-csrf-token")
@@ -145,3 +149,22 @@ async def csrf_protect(request: Request) -> None:
         token = value if isinstance(value, str) else None
     if not csrf_valid(request.app.state.settings.secret_key, request.cookies.get(CSRF_COOKIE), token):
         raise Forbidden("The form has expired or did not come from this site. Reload the page and try again.")
+
+
+def ws_viewer(websocket: WebSocket) -> Principal:
+    """Guard for WebSockets: a logged-in browser session (second factor passed) from a page of
+    this same site. Uses a short session of its own: a socket that stays open for an hour must
+    not hold a database transaction."""
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host")
+    if origin is None or origin.split("://", 1)[-1] != host:
+        raise WebSocketException(code=1008, reason="cross-site connection refused")
+    settings = websocket.app.state.settings
+    with session_scope(websocket.app.state.session_factory) as db:
+        row = _login_session(websocket, db, settings)
+        if row is None or (not row.mfa_passed and accounts.needs_mfa(db_session=db, user=row.user)):
+            raise WebSocketException(code=1008, reason="login required")
+        return accounts.principal_for(db_session=db, user=row.user)
+
+
+ws_viewer.__siskamling_guard__ = "websocket-login"  # type: ignore[attr-defined]

@@ -1,0 +1,124 @@
+"""The live WebSocket: fragments from ``live/<code>/`` to the browser, for as long as the viewer's
+grant lasts. Every viewing session is audited with its start and end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from siskamling.audit import service as audit
+from siskamling.audit.events import LiveViewEnded, LiveViewStarted
+from siskamling.audit.service import Actor
+from siskamling.cameras import service as cameras
+from siskamling.cameras.live import read_index
+from siskamling.cameras.models import Purpose
+from siskamling.core.db import session_scope
+from siskamling.core.deps import ws_viewer
+from siskamling.core.errors import NotFound
+from siskamling.core.scope import Principal
+
+router = APIRouter()
+POLL_S = 0.04
+RECHECK_S = 15.0
+WAIT_FOR_VIDEO_S = 10.0
+# Close codes the page understands (4000-4999 are the application's own).
+RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
+
+
+def _check(factory, principal_id: int, code: str) -> tuple[int, str] | None:
+    """Re-read the principal and the camera: still allowed to watch it live?"""
+    from siskamling.accounts import service as accounts
+    from siskamling.accounts.models import User
+
+    with session_scope(factory) as db:
+        user = db.get(User, principal_id)
+        if user is None or not user.is_active:
+            return None
+        principal = accounts.principal_for(db_session=db, user=user)
+        try:
+            camera = cameras.get_visible(db_session=db, principal=principal, code=code)
+            cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.live)
+        except NotFound:
+            return None
+        return camera.id, camera.area_path
+
+
+def _audit(factory, actor: Actor, area_path: str, event) -> None:
+    with session_scope(factory) as db:
+        audit.record(db_session=db, event=event, actor=actor, area_path=area_path)
+
+
+@router.websocket("/cameras/{code}/live.ws")
+async def live(websocket: WebSocket, code: str, principal: Principal = Depends(ws_viewer)):
+    app = websocket.app
+    factory, settings = app.state.session_factory, app.state.settings
+    allowed = await run_in_threadpool(_check, factory, principal.user_id, code)
+    if allowed is None:
+        await websocket.close(code=NOT_FOUND, reason="camera not found")
+        return
+    _, area_path = allowed
+    actor = Actor(principal.user_id, principal.username, websocket.client.host if websocket.client else None)
+    await websocket.accept()
+    started = time.time()
+    await run_in_threadpool(_audit, factory, actor, area_path, LiveViewStarted(code=code))
+    sender = asyncio.create_task(_send(websocket, settings.media_dir / "live" / code, factory, principal.user_id, code))
+    watcher = asyncio.create_task(_until_disconnect(websocket))
+    reason = "viewer left"
+    try:
+        done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if sender in done and sender.exception() is None:
+            reason = sender.result()
+    finally:
+        for task in (sender, watcher):
+            task.cancel()
+        await run_in_threadpool(_audit, factory, actor, area_path,
+                                LiveViewEnded(code=code, seconds=round(time.time() - started, 1), reason=reason))
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Viewers send nothing; this notices when they leave, even while no fragment is due."""
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+async def _send(websocket: WebSocket, folder: Path, factory, user_id: int, code: str) -> str:
+    deadline = time.monotonic() + WAIT_FOR_VIDEO_S
+    index = read_index(folder)
+    while index is None or not index.get("keyframes") or not index.get("codec"):
+        if time.monotonic() > deadline:
+            await websocket.close(code=NO_VIDEO, reason="no live video from this camera")
+            return "no video"
+        await websocket.send_text(json.dumps({"status": "waiting"}))
+        await asyncio.sleep(0.5)
+        index = read_index(folder)
+    generation = index["generation"]
+    await websocket.send_text(json.dumps({"status": "live", "codec": index["codec"], "generation": generation}))
+    await websocket.send_bytes((folder / "init.mp4").read_bytes())
+    seq = index["keyframes"][-1]  # join at the newest keyframe
+    next_check = time.monotonic() + RECHECK_S
+    while True:
+        path = folder / f"f{seq}.m4s"
+        if path.exists():
+            await websocket.send_bytes(path.read_bytes())
+            seq += 1
+            continue
+        await asyncio.sleep(POLL_S)
+        index = read_index(folder)
+        if index is None or index["generation"] != generation:
+            await websocket.close(code=RESTART, reason="the camera reconnected")
+            return "camera restarted"
+        if seq < index["latest"] - 20:  # fell too far behind: jump to the newest keyframe
+            seq = index["keyframes"][-1]
+        if time.monotonic() > next_check:
+            next_check = time.monotonic() + RECHECK_S
+            if await run_in_threadpool(_check, factory, user_id, code) is None:
+                await websocket.close(code=GRANT_ENDED, reason="access ended")
+                return "access ended"

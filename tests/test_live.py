@@ -1,0 +1,95 @@
+"""Live video over a WebSocket: fragments of the one ingest, the sharing rule checked at the door
+and again while watching, the same-site origin required, and every viewing session audited."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from starlette.websockets import WebSocketDisconnect
+
+from siskamling.audit.models import AuditEvent
+from siskamling.cameras.live import boxes, read_index, starts_with_keyframe
+from siskamling.cameras.recorder import Callbacks, CameraRecorder, RecorderConfig
+from tests.test_recording import register, video
+
+ORIGIN = {"origin": "http://testserver"}
+
+
+def make_live_files(media_dir: Path, code: str, seconds: float = 3.0) -> dict:
+    stop = time.monotonic() + seconds
+    CameraRecorder(code=code, url=f"file://{video()}", credentials=None,
+                   config=RecorderConfig(media_dir=media_dir),
+                   callbacks=Callbacks(on_segment=lambda *a: None, on_health=lambda r: None,
+                                       should_stop=lambda: time.monotonic() > stop)).run()
+    return read_index(media_dir / "live" / code)
+
+
+@pytest.fixture
+def live_camera(db, settings, tmp_path):
+    camera = register(db, settings, "CAM-L", "rtsp://10.0.0.1/a")
+    camera.live_roles = ["ketua_rt"]
+    from siskamling.cameras import service as cameras
+
+    cameras._rebuild_shares(db, camera)
+    db.commit()
+    index = make_live_files(settings.media_dir, "CAM-L")
+    return camera, index
+
+
+def test_live_fragments_are_marked_by_keyframe(live_camera, settings):
+    _, index = live_camera
+    folder = settings.media_dir / "live" / "CAM-L"
+    assert index["codec"] == "avc1.4d401f" and index["keyframes"]
+    assert [k for k, _, _ in boxes((folder / "init.mp4").read_bytes())] == ["ftyp", "moov"]
+    for seq in range(max(1, index["latest"] - 8), index["latest"] + 1):
+        data = (folder / f"f{seq}.m4s").read_bytes()
+        moof_end = next(end for kind, _, end in boxes(data) if kind == "moof")
+        assert starts_with_keyframe(data[:moof_end]) == (seq in index["keyframes"])
+
+
+def test_a_shared_viewer_gets_init_then_a_keyframe_fragment(live_camera, login_as, db):
+    b = login_as("bob")
+    with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
+        hello = json.loads(ws.receive_text())
+        assert hello["status"] == "live" and hello["codec"] == "avc1.4d401f"
+        init = ws.receive_bytes()
+        assert init[4:8] == b"ftyp"
+        first = ws.receive_bytes()
+        moof_end = next(end for kind, _, end in boxes(first) if kind == "moof")
+        assert starts_with_keyframe(first[:moof_end]), "a viewer joins at a keyframe"
+    started = db.scalar(select(AuditEvent).where(AuditEvent.action == "camera.live_started"))
+    assert started.actor_label == "bob" and started.data == {"code": "CAM-L"}
+    # The session's end is audited when the server notices the viewer left: see tests/browser/test_live_video.py.
+
+
+@pytest.mark.parametrize("who", ["dina", "charlie"])
+def test_people_outside_the_rule_are_turned_away(live_camera, login_as, who):
+    b = login_as(who)
+    with pytest.raises(WebSocketDisconnect) as exc:
+        with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
+            ws.receive_bytes()
+    assert exc.value.code == 4404
+
+
+def test_another_sites_page_cannot_open_the_socket(live_camera, login_as, client):
+    b = login_as("bob")
+    for headers in ({"origin": "http://evil.example"}, {}):
+        with pytest.raises(WebSocketDisconnect) as exc:
+            with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=headers) as ws:
+                ws.receive_text()
+        assert exc.value.code == 1008
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
+            ws.receive_text()
+
+
+def test_camera_page_offers_live_video_only_to_those_who_may_watch(live_camera, login_as):
+    from tests.helpers import html
+
+    page = html(login_as("bob").get("/cameras/CAM-L"))
+    assert page.select_one("video#live")["data-ws"] == "/cameras/CAM-L/live.ws"
+    assert login_as("dina").get("/cameras/CAM-L").status_code == 404
