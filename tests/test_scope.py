@@ -30,10 +30,12 @@ def all_routes(app):
     """The app's whole route table, with included routers flattened (newer FastAPI keeps them
     as lazily resolved entries that expose their effective routes)."""
     for route in app.routes:
-        if hasattr(route, "effective_route_contexts"):
-            yield from route.effective_route_contexts()
-        else:
+        if not hasattr(route, "effective_route_contexts"):
             yield route
+            continue
+        for context in route.effective_route_contexts():
+            # WebSocket routes come back without a dependant: the route itself carries it.
+            yield context if getattr(context, "dependant", None) is not None else context.original_route
 
 
 def api_routes(app):
