@@ -21,6 +21,7 @@ from siskamling.audit import api as audit_api
 from siskamling.audit import pages as audit_pages
 from siskamling.cameras import api as cameras_api
 from siskamling.cameras import pages as cameras_pages
+from siskamling.cameras import recordings as cameras_recordings
 from siskamling.cameras import stream as cameras_stream
 from siskamling.core import i18n, metrics, web
 from siskamling.core.config import Settings
@@ -93,7 +94,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream):
+                   cameras_api, cameras_stream, cameras_recordings):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -558,6 +558,33 @@ def cameras_list() -> None:
                        f"  {c.name}")
 
 
+# --- evidence --------------------------------------------------------------------------------
+
+
+@main.group()
+def evidence() -> None:
+    """Check evidence exports."""
+
+
+@evidence.command("verify")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--any-key", is_flag=True, help="accept a valid signature by another deployment's key")
+def evidence_verify(folder: Path, any_key: bool) -> None:
+    """Check an export folder: the manifest's signature, and the video's SHA-256."""
+    from siskamling.cameras import playback
+
+    expected = None
+    if not any_key:
+        expected = playback.public_key_text(playback.signing_key(load_settings().secret_key))
+    verdict = playback.verify_export(folder, expected)
+    if verdict.ok:
+        click.echo(f"export intact: signature valid (key {verdict.public_key}), video matches its SHA-256")
+        return
+    for problem in verdict.problems:
+        click.echo(f"export NOT valid: {problem}", err=True)
+    sys.exit(1)
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 

@@ -214,3 +214,41 @@ class LiveViewEnded(AuditAction):
 
     def object_id(self) -> str:
         return self.code
+
+
+@dataclass(frozen=True)
+class RecordingViewed(AuditAction):
+    action: ClassVar[str] = "camera.recording_viewed"
+    object_type: ClassVar[str] = "camera"
+    code: str
+    starts_at: str
+    ends_at: str
+
+    def object_id(self) -> str:
+        return self.code
+
+
+@dataclass(frozen=True)
+class EvidenceExported(AuditAction):
+    action: ClassVar[str] = "evidence.exported"
+    object_type: ClassVar[str] = "evidence_export"
+    export_id: int
+    code: str
+    starts_at: str
+    ends_at: str
+    reason: str
+    sha256: str
+
+    def object_id(self) -> str:
+        return str(self.export_id)
+
+
+@dataclass(frozen=True)
+class EvidenceDownloaded(AuditAction):
+    action: ClassVar[str] = "evidence.downloaded"
+    object_type: ClassVar[str] = "evidence_export"
+    export_id: int
+    file: str
+
+    def object_id(self) -> str:
+        return str(self.export_id)

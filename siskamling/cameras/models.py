@@ -128,3 +128,20 @@ class CameraHealthEvent(Base):
     message: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (Index("ix_camera_health_event_camera_at", "camera_id", "at"),)
+
+
+class EvidenceExport(Base):
+    """A time range of one camera exported as one MP4 with a signed manifest."""
+
+    __tablename__ = "evidence_export"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("camera.id", ondelete="RESTRICT"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(String(1000))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    folder: Mapped[str] = mapped_column(String(500))  # relative to the media folder
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

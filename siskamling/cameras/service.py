@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,15 @@ from siskamling.areas.models import Area, Level
 from siskamling.audit import service as audit
 from siskamling.audit.events import CameraChanged, CameraRegistered
 from siskamling.audit.service import Actor
-from siskamling.cameras.models import Camera, CameraHealthEvent, CameraShare, Health, Purpose, RecordingSegment
+from siskamling.cameras.models import (
+    Camera,
+    CameraHealthEvent,
+    CameraShare,
+    EvidenceExport,
+    Health,
+    Purpose,
+    RecordingSegment,
+)
 from siskamling.cameras.schemas import SHARE_LEVELS, CameraIn, CameraPatch
 from siskamling.core.config import Settings
 from siskamling.core.errors import Conflict, Invalid, NotFound
@@ -435,3 +444,103 @@ def require_purpose(*, db_session: Session, principal: Principal, camera: Camera
     """Media are checked like the JSON API: a camera the user may not use this way is not there."""
     if not (manages(principal, camera) or can(db_session, principal, camera, purpose)):
         raise NotFound("Camera not found")
+
+
+# --- playback and evidence export --------------------------------------------------------------
+
+
+def _range(start, end) -> None:
+    from siskamling.cameras.playback import MAX_RANGE_S
+
+    if end <= start:
+        raise Invalid("The end of the time range must come after its start")
+    if (end - start).total_seconds() > MAX_RANGE_S:
+        raise Invalid("A time range may be at most %(hours)s hours long", hours=MAX_RANGE_S // 3600)
+
+
+def source_segments(*, db_session: Session, settings: Settings, camera: Camera, start, end):
+    from siskamling.cameras.playback import SourceSegment
+
+    _range(start, end)
+    rows = segments(db_session=db_session, camera_id=camera.id, since=start, until=end)
+    found = [SourceSegment(settings.media_dir / r.path, r.started_at, r.ended_at) for r in rows]
+    found = [s for s in found if s.path.exists()]
+    if not found:
+        raise NotFound("Nothing was recorded by this camera in that time range")
+    return found
+
+
+def render_range(*, db_session: Session, settings: Settings, camera: Camera, start, end, out: Path, actor: Actor):
+    """One MP4 of the range for playback; the view is audited."""
+    from siskamling.audit.events import RecordingViewed
+    from siskamling.cameras.playback import NothingRecorded, remux
+
+    found = source_segments(db_session=db_session, settings=settings, camera=camera, start=start, end=end)
+    try:
+        remux(found, start, end, out)
+    except NothingRecorded:
+        raise NotFound("Nothing was recorded by this camera in that time range") from None
+    audit.record(db_session=db_session, actor=actor, area_path=camera.area_path,
+                 event=RecordingViewed(code=camera.code, starts_at=start.isoformat(), ends_at=end.isoformat()))
+
+
+def export_evidence(*, db_session: Session, settings: Settings, camera: Camera, start, end, reason: str,
+                    actor: Actor) -> EvidenceExport:
+    """Export a range as one MP4 with a signed manifest (camera, range, source segments with
+    their SHA-256, the export's SHA-256, who, when, why). Requires a stated reason; audited."""
+    from siskamling.audit.events import EvidenceExported
+    from siskamling.cameras import playback
+
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise Invalid("State the reason for the export (at least 10 characters)")
+    found = source_segments(db_session=db_session, settings=settings, camera=camera, start=start, end=end)
+    now = utcnow()
+    relative = Path("exports") / camera.code / f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    folder = settings.media_dir / relative
+    folder.mkdir(parents=True)
+    video = folder / f"{camera.code}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.mp4"
+    try:
+        playback.remux(found, start, end, video)
+    except playback.NothingRecorded:
+        raise NotFound("Nothing was recorded by this camera in that time range") from None
+    digest = playback.sha256_file(video)
+    manifest = playback.sign({
+        "format": "siskamling-evidence/1",
+        "camera": {"code": camera.code, "name": camera.name, "lat": camera.lat, "lon": camera.lon,
+                   "area_code": camera.area.code},
+        "range": {"start": start.isoformat(), "end": end.isoformat()},
+        "file": {"name": video.name, "bytes": video.stat().st_size, "sha256": digest},
+        "segments": [{"path": str(s.path.relative_to(settings.media_dir)), "started_at": s.started_at.isoformat(),
+                      "ended_at": s.ended_at.isoformat(), "sha256": playback.sha256_file(s.path)} for s in found],
+        "exported_by": actor.label, "exported_at": now.isoformat(), "reason": reason,
+    }, playback.signing_key(settings.secret_key))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    export = EvidenceExport(camera_id=camera.id, requested_by_id=actor.id, requested_by=actor.label, reason=reason,
+                            starts_at=start, ends_at=end, folder=str(relative), sha256=digest, created_at=now)
+    db_session.add(export)
+    db_session.flush()
+    audit.record(db_session=db_session, actor=actor, area_path=camera.area_path, event=EvidenceExported(
+        export_id=export.id, code=camera.code, starts_at=start.isoformat(), ends_at=end.isoformat(), reason=reason,
+        sha256=digest))
+    return export
+
+
+def get_export(*, db_session: Session, principal: Principal, export_id: int) -> tuple[EvidenceExport, Camera]:
+    """An export is visible to whoever may play that camera's recordings."""
+    export = db_session.get(EvidenceExport, export_id)
+    if export is None:
+        raise NotFound("Export not found")
+    camera = db_session.get(Camera, export.camera_id)
+    try:
+        require_purpose(db_session=db_session, principal=principal, camera=camera, purpose=Purpose.recordings)
+    except NotFound:
+        raise NotFound("Export not found") from None
+    return export, camera
+
+
+def record_download(*, db_session: Session, export: EvidenceExport, file: str, actor: Actor, area_path: str) -> None:
+    from siskamling.audit.events import EvidenceDownloaded
+
+    audit.record(db_session=db_session, actor=actor, area_path=area_path,
+                 event=EvidenceDownloaded(export_id=export.id, file=file))
