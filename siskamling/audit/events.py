@@ -252,3 +252,28 @@ class EvidenceDownloaded(AuditAction):
 
     def object_id(self) -> str:
         return str(self.export_id)
+
+
+@dataclass(frozen=True)
+class HoldPlaced(AuditAction):
+    action: ClassVar[str] = "evidence.hold_placed"
+    object_type: ClassVar[str] = "evidence_hold"
+    hold_id: int
+    code: str
+    starts_at: str
+    ends_at: str
+    reason: str
+
+    def object_id(self) -> str:
+        return str(self.hold_id)
+
+
+@dataclass(frozen=True)
+class HoldReleased(AuditAction):
+    action: ClassVar[str] = "evidence.hold_released"
+    object_type: ClassVar[str] = "evidence_hold"
+    hold_id: int
+    code: str
+
+    def object_id(self) -> str:
+        return str(self.hold_id)

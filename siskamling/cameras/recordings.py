@@ -117,3 +117,26 @@ def export_file(request: Request, export_id: int, name: str, db: SessionDep, set
     return FileResponse(path, filename=name, headers={"Cache-Control": "no-store, private"})
 
 
+
+
+def _manager(db, principal, camera) -> None:
+    if not cameras.manages(principal, camera):
+        raise NotFound("Camera not found")
+
+
+@router.post("/cameras/{code}/holds")
+def place_hold(request: Request, camera: CurrentCamera, db: SessionDep, principal: CurrentUser,
+               start: Annotated[str, Form()] = "", end: Annotated[str, Form()] = "",
+               reason: Annotated[str, Form()] = ""):
+    """Operators hold footage as evidence: retention and disk cleanup leave it alone."""
+    _manager(db, principal, camera)
+    cameras.place_hold(db_session=db, camera=camera, start=parse_time(start, "start"), end=parse_time(end, "end"),
+                       reason=reason, actor=actor_of(request, principal))
+    return RedirectResponse(f"/cameras/{camera.code}", status_code=303)
+
+
+@router.post("/cameras/{code}/holds/{hold_id}/release")
+def release_hold(request: Request, hold_id: int, camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
+    _manager(db, principal, camera)
+    cameras.release_hold(db_session=db, camera=camera, hold_id=hold_id, actor=actor_of(request, principal))
+    return RedirectResponse(f"/cameras/{camera.code}", status_code=303)

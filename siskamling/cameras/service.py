@@ -26,6 +26,7 @@ from siskamling.cameras.models import (
     CameraHealthEvent,
     CameraShare,
     EvidenceExport,
+    EvidenceHold,
     Health,
     Purpose,
     RecordingSegment,
@@ -544,3 +545,89 @@ def record_download(*, db_session: Session, export: EvidenceExport, file: str, a
 
     audit.record(db_session=db_session, actor=actor, area_path=area_path,
                  event=EvidenceDownloaded(export_id=export.id, file=file))
+
+
+# --- evidence holds and retention --------------------------------------------------------------
+
+
+def place_hold(*, db_session: Session, camera: Camera, start, end, reason: str, actor: Actor) -> EvidenceHold:
+    from siskamling.audit.events import HoldPlaced
+
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise Invalid("State the reason for the hold (at least 10 characters)")
+    if end <= start:
+        raise Invalid("The end of the time range must come after its start")
+    hold = EvidenceHold(camera_id=camera.id, starts_at=start, ends_at=end, reason=reason, placed_by=actor.label)
+    db_session.add(hold)
+    db_session.flush()
+    audit.record(db_session=db_session, actor=actor, area_path=camera.area_path, event=HoldPlaced(
+        hold_id=hold.id, code=camera.code, starts_at=start.isoformat(), ends_at=end.isoformat(), reason=reason))
+    return hold
+
+
+def release_hold(*, db_session: Session, camera: Camera, hold_id: int, actor: Actor) -> EvidenceHold:
+    from siskamling.audit.events import HoldReleased
+
+    hold = db_session.get(EvidenceHold, hold_id)
+    if hold is None or hold.camera_id != camera.id:
+        raise NotFound("Hold not found")
+    if hold.released_at is not None:
+        raise Conflict("This hold is already released")
+    hold.released_at, hold.released_by = utcnow(), actor.label
+    audit.record(db_session=db_session, actor=actor, area_path=camera.area_path,
+                 event=HoldReleased(hold_id=hold.id, code=camera.code))
+    return hold
+
+
+def holds(*, db_session: Session, camera_id: int) -> list[EvidenceHold]:
+    return list(db_session.scalars(select(EvidenceHold).where(EvidenceHold.camera_id == camera_id)
+                                   .order_by(EvidenceHold.placed_at.desc())))
+
+
+def _not_held():
+    held = select(EvidenceHold.id).where(
+        EvidenceHold.camera_id == RecordingSegment.camera_id, EvidenceHold.released_at.is_(None),
+        EvidenceHold.starts_at < RecordingSegment.ended_at, EvidenceHold.ends_at > RecordingSegment.started_at,
+    )
+    return ~held.exists()
+
+
+def _delete_segments(db_session: Session, settings: Settings, rows: list[RecordingSegment]) -> int:
+    """Row first, then file: a crash in between leaves an orphan file, never a row without one
+    that playback would trip over (playback skips missing files anyway)."""
+    for row in rows:
+        db_session.delete(row)
+    db_session.flush()
+    for row in rows:
+        (settings.media_dir / row.path).unlink(missing_ok=True)
+    return len(rows)
+
+
+def expire_recordings(*, db_session: Session, settings: Settings, camera_ids: list[int], batch: int = 500) -> int:
+    """Delete segments older than their camera's retention, except those under a hold."""
+    now = utcnow()
+    removed = 0
+    for camera in db_session.scalars(select(Camera).where(Camera.id.in_(camera_ids))):
+        cutoff = now - timedelta(days=camera.retention_days)
+        rows = db_session.scalars(select(RecordingSegment).where(
+            RecordingSegment.camera_id == camera.id, RecordingSegment.ended_at < cutoff, _not_held(),
+        ).order_by(RecordingSegment.started_at).limit(batch)).all()
+        removed += _delete_segments(db_session, settings, list(rows))
+    return removed
+
+
+def relieve_disk_pressure(*, db_session: Session, settings: Settings, camera_ids: list[int], free_bytes,
+                          batch: int = 50) -> int:
+    """While free space is under the floor, delete the oldest unheld segments of these cameras.
+    ``free_bytes`` is a function (the disk, or a stand-in in tests)."""
+    floor = settings.media_free_floor_gb * 1024**3
+    removed = 0
+    while free_bytes() < floor:
+        rows = db_session.scalars(select(RecordingSegment).where(
+            RecordingSegment.camera_id.in_(camera_ids), _not_held(),
+        ).order_by(RecordingSegment.started_at).limit(batch)).all()
+        if not rows:
+            break  # everything left is held: evidence wins over the floor, and operators are told in the log
+        removed += _delete_segments(db_session, settings, list(rows))
+    return removed

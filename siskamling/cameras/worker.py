@@ -115,6 +115,25 @@ class Supervisor:
             self.codes[camera_id] = code
             self._start(camera_id)
 
+    def cleanup(self) -> tuple[int, int]:
+        """Retention and disk pressure for the cameras this worker holds (each camera's recordings
+        live on its worker's disk)."""
+        import shutil
+
+        held = list(self.children)
+        if not held:
+            return 0, 0
+        self.settings.media_dir.mkdir(parents=True, exist_ok=True)
+        with session_scope(self.factory) as db:
+            expired = cameras.expire_recordings(db_session=db, settings=self.settings, camera_ids=held)
+        with session_scope(self.factory) as db:
+            pressed = cameras.relieve_disk_pressure(
+                db_session=db, settings=self.settings, camera_ids=held,
+                free_bytes=lambda: shutil.disk_usage(self.settings.media_dir).free)
+        if expired or pressed:
+            log.info("cleanup: %s segment(s) past retention, %s for free space", expired, pressed)
+        return expired, pressed
+
     def _start(self, camera_id: int) -> None:
         proc = SPAWN.Process(target=recorder_main, name=f"siskamling-recorder-{self.codes[camera_id]}",
                              args=(self.settings.model_dump_json(), camera_id, self.codes[camera_id]), daemon=True)
@@ -144,9 +163,13 @@ class Supervisor:
 
     def run(self, should_stop=lambda: False) -> None:
         log.info("camera worker %s started (capacity %s)", self.worker_id, self.settings.worker_capacity)
+        next_cleanup = time.monotonic() + 30
         try:
             while not should_stop():
                 self.step()
+                if time.monotonic() >= next_cleanup:
+                    self.cleanup()
+                    next_cleanup = time.monotonic() + 60
                 deadline = time.monotonic() + self.renew_every_s
                 while time.monotonic() < deadline and not should_stop():
                     time.sleep(0.2)

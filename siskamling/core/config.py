@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(
         20, ge=3, le=300, description="a camera whose worker stops renewing for this long moves to another worker"
     )
+    media_free_floor_gb: float = Field(
+        5, ge=0, description="recordings are deleted oldest first (never held ones) to keep this much disk free"
+    )
     segment_seconds: float = Field(10, ge=1, le=600, description="length of one recording segment")
     demo_accounts_file: Path | None = Field(
         None, description="where `siskamling demo` keeps the generated demo passwords"
