@@ -28,6 +28,7 @@ from siskamling.core.config import Settings
 from siskamling.core.db import make_engine, make_session_factory
 from siskamling.core.deps import CSRF_COOKIE, csrf_protect
 from siskamling.core.errors import DomainError
+from siskamling.events import api as events_api
 from siskamling.web import pages as web_pages
 
 STATIC_DIR = Path(__file__).parent / "core" / "static"
@@ -94,7 +95,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream, cameras_recordings):
+                   cameras_api, cameras_stream, cameras_recordings, events_api):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

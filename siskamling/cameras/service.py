@@ -38,6 +38,7 @@ from siskamling.core.permissions import SHAREABLE_ROLES, Permission
 from siskamling.core.scope import Principal, in_scope, path_condition
 from siskamling.core.security import SecretBox
 from siskamling.core.time import utcnow
+from siskamling.events import service as events
 
 STREAM_SCHEMES = {"rtsp", "rtsps", "http", "https", "file"}
 NEIGHBOUR_TOLERANCE_DEG = 0.0001  # ~11 m: simplified boundaries leave slivers between neighbours
@@ -381,6 +382,12 @@ def set_health(*, db_session: Session, camera_id: int, health: Health, message: 
         camera.health = health
         camera.health_since = now
         db_session.add(CameraHealthEvent(camera_id=camera_id, at=now, health=health, message=message))
+        if health in (Health.online, Health.offline, Health.degraded):
+            # Operators of the camera's area see it at once, on whichever web node they are.
+            events.publish(db_session=db_session, kind=f"camera.{health}", area_path=camera.area_path,
+                           permission=Permission.camera_manage,
+                           payload={"code": camera.code, "name": camera.name, "health": str(health),
+                                    "message": message})
     camera.last_error = message if health in (Health.offline, Health.degraded) else None
     for field, value in (("fps", fps), ("bitrate_kbps", bitrate_kbps), ("last_frame_at", last_frame_at),
                          ("codec", codec), ("width", width), ("height", height)):

@@ -19,6 +19,7 @@ from siskamling.cameras.models import Health
 from siskamling.cameras.recorder import Callbacks, CameraRecorder, HealthReport, RecorderConfig
 from siskamling.core.config import Settings
 from siskamling.core.db import make_engine, make_session_factory, session_scope
+from siskamling.events import service as events
 
 log = logging.getLogger(__name__)
 SPAWN = multiprocessing.get_context("spawn")
@@ -130,6 +131,8 @@ class Supervisor:
             pressed = cameras.relieve_disk_pressure(
                 db_session=db, settings=self.settings, camera_ids=held,
                 free_bytes=lambda: shutil.disk_usage(self.settings.media_dir).free)
+        with session_scope(self.factory) as db:
+            events.prune(db_session=db)
         if expired or pressed:
             log.info("cleanup: %s segment(s) past retention, %s for free space", expired, pressed)
         return expired, pressed

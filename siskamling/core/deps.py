@@ -151,20 +151,40 @@ async def csrf_protect(connection: HTTPConnection) -> None:
         raise Forbidden("The form has expired or did not come from this site. Reload the page and try again.")
 
 
+def _short_lived_principal(connection: HTTPConnection) -> Principal | None:
+    """Who a long-lived connection belongs to, read in a short transaction of its own: a socket or
+    an event stream that stays open for an hour must not hold a database transaction (on SQLite,
+    the write lock)."""
+    settings = connection.app.state.settings
+    with session_scope(connection.app.state.session_factory) as db:
+        row = _login_session(connection, db, settings)
+        if row is None or (not row.mfa_passed and accounts.needs_mfa(db_session=db, user=row.user)):
+            return None
+        return accounts.principal_for(db_session=db, user=row.user)
+
+
 def ws_viewer(websocket: WebSocket) -> Principal:
     """Guard for WebSockets: a logged-in browser session (second factor passed) from a page of
-    this same site. Uses a short session of its own: a socket that stays open for an hour must
-    not hold a database transaction."""
+    this same site."""
     origin = websocket.headers.get("origin")
     host = websocket.headers.get("host")
     if origin is None or origin.split("://", 1)[-1] != host:
         raise WebSocketException(code=1008, reason="cross-site connection refused")
-    settings = websocket.app.state.settings
-    with session_scope(websocket.app.state.session_factory) as db:
-        row = _login_session(websocket, db, settings)
-        if row is None or (not row.mfa_passed and accounts.needs_mfa(db_session=db, user=row.user)):
-            raise WebSocketException(code=1008, reason="login required")
-        return accounts.principal_for(db_session=db, user=row.user)
+    principal = _short_lived_principal(websocket)
+    if principal is None:
+        raise WebSocketException(code=1008, reason="login required")
+    return principal
 
 
 ws_viewer.__siskamling_guard__ = "websocket-login"  # type: ignore[attr-defined]
+
+
+def stream_viewer(request: Request) -> Principal:
+    """Guard for Server-Sent Event streams: like ``require()``, without holding a session open."""
+    principal = _short_lived_principal(request)
+    if principal is None:
+        raise Unauthenticated("Please log in")
+    return principal
+
+
+stream_viewer.__siskamling_guard__ = "stream-login"  # type: ignore[attr-defined]

@@ -1,0 +1,45 @@
+"""Publishing events and reading the ones a user may receive."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from siskamling.core.permissions import Permission
+from siskamling.core.scope import Principal, path_condition
+from siskamling.core.time import utcnow
+from siskamling.events.models import Event
+
+KEEP_DAYS = 7
+
+
+def publish(*, db_session: Session, kind: str, area_path: str, permission: Permission,
+            payload: dict[str, Any]) -> Event:
+    event = Event(kind=kind, area_path=area_path, permission=permission, payload=payload, created_at=utcnow())
+    db_session.add(event)
+    db_session.flush()
+    return event
+
+
+def latest_id(*, db_session: Session) -> int:
+    return db_session.scalar(select(func.max(Event.id))) or 0
+
+
+def since(*, db_session: Session, principal: Principal, after_id: int, limit: int = 100) -> list[Event]:
+    """New events for this user: each is delivered to holders of its permission over its area."""
+    terms = [(Event.permission == p.value) & path_condition(Event.area_path, principal.paths_for(p))
+             for p in Permission if principal.can(p)]
+    if not terms:
+        return []
+    from sqlalchemy import or_
+
+    stmt = select(Event).where(Event.id > after_id, or_(*terms)).order_by(Event.id).limit(limit)
+    return list(db_session.scalars(stmt))
+
+
+def prune(*, db_session: Session) -> int:
+    result = db_session.execute(delete(Event).where(Event.created_at < utcnow() - timedelta(days=KEEP_DAYS)))
+    return result.rowcount or 0
