@@ -160,29 +160,30 @@ class AuditExported(AuditAction):
 
 
 @dataclass(frozen=True)
-class CameraRegistered(AuditAction):
-    action: ClassVar[str] = "camera.registered"
+class CameraAction(AuditAction):
+    """An action about one camera; the object is its code."""
+
     object_type: ClassVar[str] = "camera"
     code: str
-    name: str
-    area_code: str
-    share_level: str
-    live_roles: list[str]
-    recording_roles: list[str]
 
     def object_id(self) -> str:
         return self.code
 
 
 @dataclass(frozen=True)
-class CameraChanged(AuditAction):
-    action: ClassVar[str] = "camera.changed"
-    object_type: ClassVar[str] = "camera"
-    code: str
-    changed: list[str]  # field names; credentials are named, never shown
+class CameraRegistered(CameraAction):
+    action: ClassVar[str] = "camera.registered"
+    name: str
+    area_code: str
+    share_level: str
+    live_roles: list[str]
+    recording_roles: list[str]
 
-    def object_id(self) -> str:
-        return self.code
+
+@dataclass(frozen=True)
+class CameraChanged(CameraAction):
+    action: ClassVar[str] = "camera.changed"
+    changed: list[str]  # field names; credentials are named, never shown
 
 
 @dataclass(frozen=True)
@@ -195,37 +196,22 @@ class CameraWallOpened(AuditAction):
 
 
 @dataclass(frozen=True)
-class LiveViewStarted(AuditAction):
+class LiveViewStarted(CameraAction):
     action: ClassVar[str] = "camera.live_started"
-    object_type: ClassVar[str] = "camera"
-    code: str
-
-    def object_id(self) -> str:
-        return self.code
 
 
 @dataclass(frozen=True)
-class LiveViewEnded(AuditAction):
+class LiveViewEnded(CameraAction):
     action: ClassVar[str] = "camera.live_ended"
-    object_type: ClassVar[str] = "camera"
-    code: str
     seconds: float
     reason: str
 
-    def object_id(self) -> str:
-        return self.code
-
 
 @dataclass(frozen=True)
-class RecordingViewed(AuditAction):
+class RecordingViewed(CameraAction):
     action: ClassVar[str] = "camera.recording_viewed"
-    object_type: ClassVar[str] = "camera"
-    code: str
     starts_at: str
     ends_at: str
-
-    def object_id(self) -> str:
-        return self.code
 
 
 @dataclass(frozen=True)
