@@ -198,3 +198,28 @@ def test_import_is_all_or_nothing(db, settings, tmp_path):
     assert cameras.import_file(db_session=db, path=path, actor=ACTOR, settings=settings) == (1, 0)
     assert cameras.import_file(db_session=db, path=path, actor=ACTOR, settings=settings) == (0, 1)
     assert cameras.get_by_code(db_session=db, code="CAM-10").live_roles == ["ketua_rt", "satpam"]
+
+
+@pytest.mark.parametrize("code", ["..", ".hidden", "-x"])
+def test_camera_codes_cannot_name_folders_outside_its_own(db, settings, code):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        CameraIn(code=code, name="x", lat=-6.2, lon=106.83, stream_url="rtsp://10.0.0.1/s")
+
+
+def test_credentials_in_the_query_string_are_refused(db, settings):
+    from siskamling.core.errors import Invalid
+
+    for url in ("http://10.0.0.1/live.m3u8?user=admin&password=rahasia", "rtsp://10.0.0.1/s?token=abc"):
+        with pytest.raises(Invalid, match="own fields"):
+            cameras.split_stream_url(url)
+
+
+def test_long_health_messages_are_cut_to_fit(db, settings):
+    from siskamling.cameras.models import Health
+
+    camera = add_camera(db, settings)
+    cameras.set_health(db_session=db, camera_id=camera.id, health=Health.offline, message="x" * 2000)
+    db.flush()
+    assert len(camera.last_error) == 500

@@ -93,3 +93,23 @@ def test_camera_page_offers_live_video_only_to_those_who_may_watch(live_camera, 
     page = html(login_as("bob").get("/cameras/CAM-L"))
     assert page.select_one("video#live")["data-ws"] == "/cameras/CAM-L/live.ws"
     assert login_as("dina").get("/cameras/CAM-L").status_code == 404
+
+
+def test_logging_out_ends_a_live_view_even_for_a_slow_reader(live_camera, login_as, db, monkeypatch):
+    from siskamling.accounts import service as accounts
+    from siskamling.accounts.models import LoginSession
+    from siskamling.audit.service import Actor
+    from siskamling.cameras import stream
+
+    monkeypatch.setattr(stream, "RECHECK_S", 0.2)
+    b = login_as("bob")
+    with pytest.raises(WebSocketDisconnect) as exc:
+        with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
+            ws.receive_text()
+            ws.receive_bytes()
+            row = db.scalar(select(LoginSession).order_by(LoginSession.id.desc()).limit(1))
+            accounts.end_session(db_session=db, session_row=row, actor=Actor.system("t"))
+            db.commit()
+            for _ in range(200):  # keeps reading: fragments may still be queued before the close
+                ws.receive_bytes()
+    assert exc.value.code == 4403

@@ -30,6 +30,15 @@ def camera_list(request: Request, db: SessionDep, principal: CurrentUser):
     return render(request, "cameras/list.html", {"rows": rows, "can_register": principal.can(Permission.camera_manage)})
 
 
+def _without_credentials(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password and not parts.username:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, parts.query, parts.fragment))
+
+
 def _form_page(request: Request, form: dict, error: str | None = None, status_code: int = 200):
     return render(request, "cameras/form.html", {
         "form": form, "error": error, "site_types": list(SiteType), "owners": list(Owner),
@@ -77,7 +86,7 @@ def camera_create(request: Request, db: SessionDep, settings: SettingsDep, princ
                 substream_url=substream_url or None, username=username or None, password=password or None,
                 retention_days=retention_days, share_level=share_level, share_neighbours=share_neighbours,
                 live_roles=list(live_roles), recording_roles=list(recording_roles))
-    shown = {**form, "password": None}  # a password is never sent back to the browser
+    shown = {**form, "password": None, "stream_url": _without_credentials(stream_url)}  # never sent back
     try:
         data = schemas.CameraIn(**form)
         camera = cameras.register(db_session=db, data=data, actor=actor_of(request, principal), settings=settings,

@@ -75,6 +75,11 @@ def source_url(url: str, credentials: tuple[str, str] | None) -> str:
     return urlunsplit((parts.scheme, f"{user}:{password}@{parts.netloc}", parts.path, parts.query, ""))
 
 
+def ffmpeg_reason(exc: Exception) -> str:
+    """FFmpeg's own words for an error, without the URL PyAV appends (it carries credentials)."""
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
 def redact(text: str, credentials: tuple[str, str] | None) -> str:
     for secret in credentials or ():
         if secret:
@@ -224,7 +229,7 @@ class CameraRecorder:
             return av.open(source_url(self.url, self.credentials), options=options,
                            timeout=(self.config.open_timeout_s, self.config.stall_timeout_s))
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"cannot open the stream: {exc}") from None
+            raise SourceError(f"cannot open the stream: {ffmpeg_reason(exc)}") from None
 
     def record_once(self) -> None:
         """One connection: record until the source ends, fails or stalls, or we are told to stop."""
@@ -244,7 +249,7 @@ class CameraRecorder:
             finally:
                 live.close()
         except av.error.FFmpegError as exc:
-            raise SourceError(f"the stream failed: {exc}") from None
+            raise SourceError(f"the stream failed: {ffmpeg_reason(exc)}") from None
         finally:
             if writer is not None and writer.is_open:
                 self._finish(writer, datetime.now(UTC))

@@ -13,7 +13,7 @@ class CameraIn(BaseModel):
     """What an operator gives to register a camera. The area comes from the position."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    code: str = Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9._-]+$",
+    code: str = Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                       description="the city's identifier for the camera, e.g. JKT-GMB-001")
     name: str = Field(min_length=1, max_length=200)
     lat: float = Field(ge=-90, le=90)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,8 @@ from siskamling.core.time import utcnow
 from siskamling.events import service as events
 
 STREAM_SCHEMES = {"rtsp", "rtsps", "http", "https", "file"}
+SECRET_QUERY = re.compile(r"(^|&)(user(name)?|pass(word)?|pwd|auth|token|key|secret)=", re.IGNORECASE)
+MESSAGE_MAX = 500
 NEIGHBOUR_TOLERANCE_DEG = 0.0001  # ~11 m: simplified boundaries leave slivers between neighbours
 
 
@@ -57,6 +60,8 @@ def split_stream_url(url: str) -> tuple[str, str | None, str | None]:
         raise Invalid("Stream address has no host")
     if parts.scheme == "file" and not parts.path:
         raise Invalid("A file:// stream address needs a path")
+    if SECRET_QUERY.search(parts.query or ""):
+        raise Invalid("Put the stream's username and password in their own fields, not in the address")
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     netloc = parts.hostname or ""
@@ -376,6 +381,7 @@ def set_health(*, db_session: Session, camera_id: int, health: Health, message: 
     camera = db_session.get(Camera, camera_id)
     if camera is None:
         return False
+    message = message[:MESSAGE_MAX] if message else message
     changed = camera.health != health
     now = utcnow()
     if changed:

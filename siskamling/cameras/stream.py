@@ -4,6 +4,7 @@ grant lasts. Every viewing session is audited with its start and end."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from pathlib import Path
@@ -18,28 +19,31 @@ from siskamling.cameras import service as cameras
 from siskamling.cameras.live import read_index
 from siskamling.cameras.models import Purpose
 from siskamling.core.db import session_scope
-from siskamling.core.deps import ws_viewer
+from siskamling.core.deps import SESSION_COOKIE, ws_viewer
 from siskamling.core.errors import NotFound
 from siskamling.core.scope import Principal
 
 router = APIRouter()
 POLL_S = 0.04
 RECHECK_S = 15.0
+MAX_LAG = 10  # fragments (3 s): further behind, a viewer jumps to the live edge
 WAIT_FOR_VIDEO_S = 10.0
 # Close codes the page understands (4000-4999 are the application's own).
 RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
 
 
-def _check(factory, principal_id: int, code: str) -> tuple[int, str] | None:
-    """Re-read the principal and the camera: still allowed to watch it live?"""
+def _check(factory, settings, session_token: str | None, code: str) -> tuple[int, str] | None:
+    """Re-read the login session, its user's grants and the camera: still allowed to watch it
+    live? A logout, an expired session or a grant that ended closes the view."""
     from siskamling.accounts import service as accounts
-    from siskamling.accounts.models import User
 
+    if not session_token:
+        return None
     with session_scope(factory) as db:
-        user = db.get(User, principal_id)
-        if user is None or not user.is_active:
+        row = accounts.resolve_session(db_session=db, settings=settings, token=session_token)
+        if row is None:
             return None
-        principal = accounts.principal_for(db_session=db, user=user)
+        principal = accounts.principal_for(db_session=db, user=row.user)
         try:
             camera = cameras.get_visible(db_session=db, principal=principal, code=code)
             cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.live)
@@ -57,7 +61,8 @@ def _audit(factory, actor: Actor, area_path: str, event) -> None:
 async def live(websocket: WebSocket, code: str, principal: Principal = Depends(ws_viewer)):
     app = websocket.app
     factory, settings = app.state.session_factory, app.state.settings
-    allowed = await run_in_threadpool(_check, factory, principal.user_id, code)
+    token = websocket.cookies.get(SESSION_COOKIE)
+    allowed = await run_in_threadpool(_check, factory, settings, token, code)
     if allowed is None:
         await websocket.close(code=NOT_FOUND, reason="camera not found")
         return
@@ -66,7 +71,8 @@ async def live(websocket: WebSocket, code: str, principal: Principal = Depends(w
     await websocket.accept()
     started = time.time()
     await run_in_threadpool(_audit, factory, actor, area_path, LiveViewStarted(code=code))
-    sender = asyncio.create_task(_send(websocket, settings.media_dir / "live" / code, factory, principal.user_id, code))
+    recheck = functools.partial(_check, factory, settings, token, code)
+    sender = asyncio.create_task(_send(websocket, settings.media_dir / "live" / code, recheck))
     watcher = asyncio.create_task(_until_disconnect(websocket))
     reason = "viewer left"
     try:
@@ -89,7 +95,7 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         pass
 
 
-async def _send(websocket: WebSocket, folder: Path, factory, user_id: int, code: str) -> str:
+async def _send(websocket: WebSocket, folder: Path, recheck) -> str:
     deadline = time.monotonic() + WAIT_FOR_VIDEO_S
     index = read_index(folder)
     while index is None or not index.get("keyframes") or not index.get("codec"):
@@ -105,20 +111,22 @@ async def _send(websocket: WebSocket, folder: Path, factory, user_id: int, code:
     seq = index["keyframes"][-1]  # join at the newest keyframe
     next_check = time.monotonic() + RECHECK_S
     while True:
+        # Checked on every pass, whether or not a fragment is waiting: a viewer who reads slowly
+        # on purpose must not outstay their grant.
+        if time.monotonic() > next_check:
+            next_check = time.monotonic() + RECHECK_S
+            if await run_in_threadpool(recheck) is None:
+                await websocket.close(code=GRANT_ENDED, reason="access ended")
+                return "access ended"
+        index = read_index(folder)
+        if index is None or index["generation"] != generation:
+            await websocket.close(code=RESTART, reason="the camera reconnected")
+            return "camera restarted"
+        if seq < index["latest"] - MAX_LAG:  # fell behind: jump to the newest keyframe
+            seq = index["keyframes"][-1]
         path = folder / f"f{seq}.m4s"
         if path.exists():
             await websocket.send_bytes(path.read_bytes())
             seq += 1
             continue
         await asyncio.sleep(POLL_S)
-        index = read_index(folder)
-        if index is None or index["generation"] != generation:
-            await websocket.close(code=RESTART, reason="the camera reconnected")
-            return "camera restarted"
-        if seq < index["latest"] - 20:  # fell too far behind: jump to the newest keyframe
-            seq = index["keyframes"][-1]
-        if time.monotonic() > next_check:
-            next_check = time.monotonic() + RECHECK_S
-            if await run_in_threadpool(_check, factory, user_id, code) is None:
-                await websocket.close(code=GRANT_ENDED, reason="access ended")
-                return "access ended"

@@ -167,8 +167,8 @@ def ws_viewer(websocket: WebSocket) -> Principal:
     """Guard for WebSockets: a logged-in browser session (second factor passed) from a page of
     this same site."""
     origin = websocket.headers.get("origin")
-    host = websocket.headers.get("host")
-    if origin is None or origin.split("://", 1)[-1] != host:
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    if origin is None or origin != f"{scheme}://{websocket.headers.get('host')}":
         raise WebSocketException(code=1008, reason="cross-site connection refused")
     principal = _short_lived_principal(websocket)
     if principal is None:

@@ -11,22 +11,26 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from siskamling.core.db import session_scope
-from siskamling.core.deps import stream_viewer
+from siskamling.core.deps import SESSION_COOKIE, stream_viewer
 from siskamling.core.scope import Principal
 from siskamling.events import service as events
 
 router = APIRouter(include_in_schema=False)
 POLL_S = 1.0
 RECHECK_S = 30.0
+RESUME_WINDOW = 100  # events a reconnecting stream may catch up on
+LOOK_BACK = 50  # ids re-read each poll: commits out of id order on PostgreSQL
 
 
-def _principal_now(factory, user_id: int):
+def _principal_now(factory, settings, token: str | None):
+    """The stream's user as of now; None once they logged out or their session ended."""
     from siskamling.accounts import service as accounts
-    from siskamling.accounts.models import User
 
+    if not token:
+        return None
     with session_scope(factory) as db:
-        user = db.get(User, user_id)
-        return accounts.principal_for(db_session=db, user=user) if user and user.is_active else None
+        row = accounts.resolve_session(db_session=db, settings=settings, token=token)
+        return accounts.principal_for(db_session=db, user=row.user) if row else None
 
 
 def _fetch(factory, principal, after_id: int):
@@ -43,20 +47,34 @@ def _start_id(factory) -> int:
 @router.get("/events/stream")
 async def stream(request: Request, principal: Principal = Depends(stream_viewer)):
     """``text/event-stream`` of new events (no history: the pages show the current state)."""
-    factory = request.app.state.session_factory
+    factory, settings = request.app.state.session_factory, request.app.state.settings
+    token = request.cookies.get(SESSION_COOKIE)
+    newest = await run_in_threadpool(_start_id, factory)
     last_event = request.headers.get("last-event-id")
-    after = int(last_event) if last_event and last_event.isdigit() else await run_in_threadpool(_start_id, factory)
+    # A reconnecting browser resumes where it was, but not further back than a short window.
+    after = max(int(last_event), newest - RESUME_WINDOW) if last_event and last_event.isdigit() else newest
+    after = min(after, newest)
 
     async def body():
-        nonlocal after, principal
+        nonlocal principal
+        seen: dict[int, None] = {}
+        low = after
         recheck = time.monotonic() + RECHECK_S
         yield ": connected\n\n"
         while not await request.is_disconnected():
-            for event_id, kind, payload, at in await run_in_threadpool(_fetch, factory, principal, after):
-                after = event_id
+            # Ids are handed out at insert and become visible at commit, so on PostgreSQL a lower
+            # id can appear after a higher one: look back over a window and skip what was sent.
+            for event_id, kind, payload, at in await run_in_threadpool(_fetch, factory, principal, low):
+                if event_id in seen:
+                    continue
+                seen[event_id] = None
                 yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps({**payload, 'at': at}, ensure_ascii=False)}\n\n"
+            if seen:
+                low = max(after, max(seen) - LOOK_BACK)
+                for old in [i for i in seen if i <= low]:
+                    del seen[old]
             if time.monotonic() > recheck:
-                principal = await run_in_threadpool(_principal_now, factory, principal.user_id)
+                principal = await run_in_threadpool(_principal_now, factory, settings, token)
                 if principal is None:
                     return
                 recheck = time.monotonic() + RECHECK_S
