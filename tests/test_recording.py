@@ -303,3 +303,23 @@ def test_a_stalled_camera_goes_offline_within_ten_seconds(tmp_path):
     assert time.monotonic() - stopped_at <= 10.5
     runner.join(20)
     assert segments, "what was recorded before the stall is kept"
+
+
+def test_uptime_per_jakarta_day_comes_from_the_health_history(db, settings, login_as):
+    from datetime import UTC, datetime
+
+    from siskamling.cameras.models import CameraHealthEvent
+    from tests.helpers import html
+
+    camera = register(db, settings, "CAM-U", "rtsp://10.0.0.1/a")
+    wib_midnight = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)  # 27 Nov 00:00 WIB
+    for hours, health in ((-6, "online"), (6, "offline"), (12, "online")):  # down 06:00–12:00 WIB
+        db.add(CameraHealthEvent(camera_id=camera.id, at=wib_midnight + timedelta(hours=hours), health=health))
+    db.flush()
+    now = wib_midnight + timedelta(hours=24)  # 28 Nov 00:00 WIB
+    days = dict(cameras.uptime_by_day(db_session=db, camera_id=camera.id, days=4, now=now))
+    assert days["2026-11-27"] == 0.75
+    assert days["2026-11-26"] == 1.0, "online since 26 Nov 18:00 WIB; nothing known before it"
+    assert days["2026-11-25"] is None
+    db.commit()
+    assert html(login_as("alice").get("/cameras/CAM-U")).select_one("#uptime") is not None

@@ -109,5 +109,6 @@ def camera_page(request: Request, camera: CurrentCamera, db: SessionDep, princip
         "shared_with": sorted({(s.area_path, s.role, s.purpose) for s in camera.shares}) if manager else [],
         "history": cameras.health_history(db_session=db, camera_id=camera.id, limit=20) if manager else [],
         "holds": cameras.holds(db_session=db, camera_id=camera.id) if manager else [],
+        "uptime": cameras.uptime_by_day(db_session=db, camera_id=camera.id) if manager else [],
         "recorded": cameras.recorded_spans(db_session=db, camera_id=camera.id) if may_play else None,
     })

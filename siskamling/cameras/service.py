@@ -644,3 +644,37 @@ def relieve_disk_pressure(*, db_session: Session, settings: Settings, camera_ids
             break  # everything left is held: evidence wins over the floor, and operators are told in the log
         removed += _delete_segments(db_session, settings, list(rows))
     return removed
+
+
+def uptime_by_day(*, db_session: Session, camera_id: int, days: int = 7, now=None) -> list[tuple[str, float | None]]:
+    """Share of each Jakarta calendar day (newest first) the camera delivered video (online or
+    degraded), from its health history; None for days before anything was known."""
+    from datetime import datetime as _dt
+    from datetime import time as _time
+
+    from siskamling.core.time import WIB
+
+    now = now or utcnow()
+    today = now.astimezone(WIB).date()
+    first_day = _dt.combine(today - timedelta(days=days - 1), _time(0), WIB)
+    before = db_session.scalar(select(CameraHealthEvent).where(
+        CameraHealthEvent.camera_id == camera_id, CameraHealthEvent.at < first_day,
+    ).order_by(CameraHealthEvent.at.desc()).limit(1))
+    changes = [(first_day, before.health if before else None)] + [
+        (e.at, e.health) for e in db_session.scalars(select(CameraHealthEvent).where(
+            CameraHealthEvent.camera_id == camera_id, CameraHealthEvent.at >= first_day,
+        ).order_by(CameraHealthEvent.at))]
+    up_states = {Health.online, Health.degraded}
+    out = []
+    for offset in range(days):
+        day_start = first_day + timedelta(days=offset)
+        day_end = min(day_start + timedelta(days=1), now)
+        known = up = 0.0
+        for (at, state), (next_at, _) in zip(changes, changes[1:] + [(day_end, None)], strict=True):
+            lo, hi = max(at, day_start), min(next_at, day_end)
+            if hi <= lo or state is None or state == Health.unknown:
+                continue
+            known += (hi - lo).total_seconds()
+            up += (hi - lo).total_seconds() if state in up_states else 0.0
+        out.append((day_start.date().isoformat(), round(up / known, 4) if known else None))
+    return list(reversed(out))
