@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 class AuditAction:
     action: ClassVar[str]
     object_type: ClassVar[str | None] = None
+    id_field: ClassVar[str | None] = None  # the field that identifies the object acted on
 
     def object_id(self) -> str | None:
-        return None
+        return None if self.id_field is None else str(getattr(self, self.id_field))
 
     def data(self) -> dict[str, Any]:
         return asdict(self)
@@ -24,10 +25,8 @@ class UserAction(AuditAction):
     """An action about one user account; the object is the username."""
 
     object_type: ClassVar[str] = "user"
+    id_field: ClassVar[str] = "username"
     username: str
-
-    def object_id(self) -> str:
-        return self.username
 
 
 @dataclass(frozen=True)
@@ -92,6 +91,7 @@ class TotpReset(UserAction):
 class GrantAdded(AuditAction):
     action: ClassVar[str] = "grant.added"
     object_type: ClassVar[str] = "grant"
+    id_field: ClassVar[str] = "grant_id"
     grant_id: int
     username: str
     role: str
@@ -99,45 +99,36 @@ class GrantAdded(AuditAction):
     starts_at: str | None = None
     ends_at: str | None = None
 
-    def object_id(self) -> str:
-        return str(self.grant_id)
-
 
 @dataclass(frozen=True)
 class GrantRevoked(AuditAction):
     action: ClassVar[str] = "grant.revoked"
     object_type: ClassVar[str] = "grant"
+    id_field: ClassVar[str] = "grant_id"
     grant_id: int
     username: str
     role: str
     area_code: str
-
-    def object_id(self) -> str:
-        return str(self.grant_id)
 
 
 @dataclass(frozen=True)
 class TokenCreated(AuditAction):
     action: ClassVar[str] = "token.created"
     object_type: ClassVar[str] = "api_token"
+    id_field: ClassVar[str] = "token_id"
     token_id: int
     name: str
     username: str
-
-    def object_id(self) -> str:
-        return str(self.token_id)
 
 
 @dataclass(frozen=True)
 class TokenRevoked(AuditAction):
     action: ClassVar[str] = "token.revoked"
     object_type: ClassVar[str] = "api_token"
+    id_field: ClassVar[str] = "token_id"
     token_id: int
     name: str
     username: str
-
-    def object_id(self) -> str:
-        return str(self.token_id)
 
 
 @dataclass(frozen=True)
@@ -164,10 +155,8 @@ class CameraAction(AuditAction):
     """An action about one camera; the object is its code."""
 
     object_type: ClassVar[str] = "camera"
+    id_field: ClassVar[str] = "code"
     code: str
-
-    def object_id(self) -> str:
-        return self.code
 
 
 @dataclass(frozen=True)
@@ -218,6 +207,7 @@ class RecordingViewed(CameraAction):
 class EvidenceExported(AuditAction):
     action: ClassVar[str] = "evidence.exported"
     object_type: ClassVar[str] = "evidence_export"
+    id_field: ClassVar[str] = "export_id"
     export_id: int
     code: str
     starts_at: str
@@ -225,41 +215,32 @@ class EvidenceExported(AuditAction):
     reason: str
     sha256: str
 
-    def object_id(self) -> str:
-        return str(self.export_id)
-
 
 @dataclass(frozen=True)
 class EvidenceDownloaded(AuditAction):
     action: ClassVar[str] = "evidence.downloaded"
     object_type: ClassVar[str] = "evidence_export"
+    id_field: ClassVar[str] = "export_id"
     export_id: int
     file: str
-
-    def object_id(self) -> str:
-        return str(self.export_id)
 
 
 @dataclass(frozen=True)
 class HoldPlaced(AuditAction):
     action: ClassVar[str] = "evidence.hold_placed"
     object_type: ClassVar[str] = "evidence_hold"
+    id_field: ClassVar[str] = "hold_id"
     hold_id: int
     code: str
     starts_at: str
     ends_at: str
     reason: str
 
-    def object_id(self) -> str:
-        return str(self.hold_id)
-
 
 @dataclass(frozen=True)
 class HoldReleased(AuditAction):
     action: ClassVar[str] = "evidence.hold_released"
     object_type: ClassVar[str] = "evidence_hold"
+    id_field: ClassVar[str] = "hold_id"
     hold_id: int
     code: str
-
-    def object_id(self) -> str:
-        return str(self.hold_id)
