@@ -42,6 +42,13 @@ def _boundary_option(name: str, default: Path, what: str):
     )
 
 
+def boundary_options(command):
+    """--kelurahan and --rw, shared by every benchmark that imports Jakarta's boundaries."""
+    command = _boundary_option("--rw", DEFAULT_RW, "RW boundaries, rw_no under kode_kel_kemendagri")(command)
+    return _boundary_option("--kelurahan", DEFAULT_KELURAHAN, "kelurahan boundaries, Kemendagri codes in kode_kel")(
+        command)
+
+
 def _resolve(kelurahan: Path | None, rw: Path | None) -> tuple[Path, Path]:
     out = []
     for given, default, option in ((kelurahan, DEFAULT_KELURAHAN, "--kelurahan"), (rw, DEFAULT_RW, "--rw")):
@@ -162,8 +169,7 @@ def sample_points(geoms_wgs84, n: int, outside_share: float, seed: int):
 
 
 @bench.command()
-@_boundary_option("--kelurahan", DEFAULT_KELURAHAN, "kelurahan boundaries, Kemendagri codes in kode_kel")
-@_boundary_option("--rw", DEFAULT_RW, "RW boundaries, rw_no under kode_kel_kemendagri")
+@boundary_options
 @click.option("--points", "n_points", type=click.IntRange(min=1), default=200_000, show_default=True,
               help="points per batch")
 @click.option("--repeats", type=click.IntRange(min=1), default=7, show_default=True,
@@ -311,8 +317,7 @@ def running_server(settings, port: int, log: Path):
 
 
 @bench.command("area-browser")
-@_boundary_option("--kelurahan", DEFAULT_KELURAHAN, "kelurahan boundaries, Kemendagri codes in kode_kel")
-@_boundary_option("--rw", DEFAULT_RW, "RW boundaries, rw_no under kode_kel_kemendagri")
+@boundary_options
 @click.option("--requests", "n_requests", type=click.IntRange(min=1), default=50, show_default=True,
               help="timed requests")
 @click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True,
