@@ -26,7 +26,7 @@ def current_camera(code: str, db: SessionDep, principal: CurrentUser) -> Camera:
 CurrentCamera = Annotated[Camera, Depends(current_camera)]
 
 
-def camera_out(db, principal: Principal, camera: Camera) -> schemas.CameraOut:
+def camera_out(principal: Principal, camera: Camera, allowed: set[Purpose]) -> schemas.CameraOut:
     manager = cameras.manages(principal, camera)
     return schemas.CameraOut(
         code=camera.code, name=camera.name, lat=camera.lat, lon=camera.lon, area_code=camera.area.code,
@@ -35,16 +35,16 @@ def camera_out(db, principal: Principal, camera: Camera) -> schemas.CameraOut:
         retention_days=camera.retention_days, share_level=camera.share_level,
         share_neighbours=camera.share_neighbours, live_roles=camera.live_roles,
         recording_roles=camera.recording_roles, enabled=camera.enabled,
-        can_watch_live=manager or cameras.can(db, principal, camera, Purpose.live),
-        can_play_recordings=manager or cameras.can(db, principal, camera, Purpose.recordings),
+        can_watch_live=Purpose.live in allowed, can_play_recordings=Purpose.recordings in allowed,
     )
 
 
 @router.get("/cameras", response_model=list[schemas.CameraOut])
 def list_cameras(db: SessionDep, principal: CurrentUser, purpose: Purpose | None = None):
     """The cameras the user may watch live or play back (``purpose`` narrows), or manage."""
-    return [camera_out(db, principal, c) for c in cameras.list_visible(db_session=db, principal=principal,
-                                                                       purpose=purpose)]
+    found = cameras.list_visible(db_session=db, principal=principal, purpose=purpose)
+    allowed = cameras.allowed_purposes(db, principal, [c.id for c in found])
+    return [camera_out(principal, c, allowed[c.id]) for c in found]
 
 
 @router.post("/cameras", response_model=schemas.CameraOut, status_code=201)
@@ -52,12 +52,12 @@ def register_camera(body: schemas.CameraIn, request: Request, db: SessionDep, se
                     principal: CameraManager):
     camera = cameras.register(db_session=db, data=body, actor=actor_of(request, principal), settings=settings,
                               manager=principal)
-    return camera_out(db, principal, camera)
+    return camera_out(principal, camera, cameras.allowed_purposes(db, principal, [camera.id])[camera.id])
 
 
 @router.get("/cameras/{code}", response_model=schemas.CameraOut)
 def get_camera(camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
-    return camera_out(db, principal, camera)
+    return camera_out(principal, camera, cameras.allowed_purposes(db, principal, [camera.id])[camera.id])
 
 
 @router.patch("/cameras/{code}", response_model=schemas.CameraOut)
@@ -67,4 +67,4 @@ def change_camera(body: schemas.CameraPatch, camera: CurrentCamera, request: Req
         raise NotFound("Camera not found")
     camera = cameras.change(db_session=db, camera=camera, patch=body, actor=actor_of(request, principal),
                             settings=settings, manager=principal)
-    return camera_out(db, principal, camera)
+    return camera_out(principal, camera, cameras.allowed_purposes(db, principal, [camera.id])[camera.id])

@@ -50,7 +50,6 @@ def _form_page(request: Request, form: dict, error: str | None = None, status_co
 def camera_wall(request: Request, db: SessionDep, principal: CurrentUser):
     """The camera wall: a fresh snapshot of every camera the user may watch live."""
     live = cameras.list_visible(db_session=db, principal=principal, purpose=Purpose.live)
-    live = [c for c in live if cameras.manages(principal, c) or cameras.can(db, principal, c, Purpose.live)]
     audit.record(db_session=db, actor=actor_of(request, principal), area_path=None,
                  event=CameraWallOpened(cameras=[c.code for c in live]))
     return render(request, "cameras/wall.html", {"cameras": live})
@@ -102,8 +101,8 @@ def camera_create(request: Request, db: SessionDep, settings: SettingsDep, princ
 @router.get("/cameras/{code}")
 def camera_page(request: Request, camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
     manager = cameras.manages(principal, camera)
-    may_play = manager or cameras.can(db, principal, camera, Purpose.recordings)
-    may_watch = manager or cameras.can(db, principal, camera, Purpose.live)
+    allowed = cameras.allowed_purposes(db, principal, [camera.id])[camera.id]
+    may_play, may_watch = Purpose.recordings in allowed, Purpose.live in allowed
     return render(request, "cameras/detail.html", {
         "camera": camera, "manager": manager, "may_watch": may_watch,
         "shared_with": sorted({(s.area_path, s.role, s.purpose) for s in camera.shares}) if manager else [],

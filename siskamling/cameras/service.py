@@ -145,7 +145,21 @@ def _visible_condition(principal: Principal, purposes: list[Purpose]):
     return or_(managed, Camera.id.in_(shared))
 
 
+def allowed_purposes(db_session: Session, principal: Principal, camera_ids: list[int]) -> dict[int, set[Purpose]]:
+    """For each camera, what the principal may do with it (managers may do both): one query per
+    purpose for a whole list, not one per camera."""
+    out: dict[int, set[Purpose]] = {cid: set() for cid in camera_ids}
+    if not camera_ids:
+        return out
+    for purpose in Purpose:
+        stmt = select(Camera.id).where(Camera.id.in_(camera_ids), _visible_condition(principal, [purpose]))
+        for cid in db_session.scalars(stmt):
+            out[cid].add(purpose)
+    return out
+
+
 def can(db_session: Session, principal: Principal, camera: Camera, purpose: Purpose) -> bool:
+    """Managed cameras included (``_visible_condition`` covers both)."""
     stmt = select(Camera.id).where(Camera.id == camera.id, _visible_condition(principal, [purpose]))
     return db_session.scalar(stmt) is not None
 
@@ -456,7 +470,7 @@ def snapshot_path(settings: Settings, camera: Camera) -> Path:
 
 def require_purpose(*, db_session: Session, principal: Principal, camera: Camera, purpose: Purpose) -> None:
     """Media are checked like the JSON API: a camera the user may not use this way is not there."""
-    if not (manages(principal, camera) or can(db_session, principal, camera, purpose)):
+    if not can(db_session, principal, camera, purpose):
         raise NotFound("Camera not found")
 
 
