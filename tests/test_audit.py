@@ -84,7 +84,6 @@ def test_verify_notices_a_deleted_row(db):
 def test_verify_notices_a_rewritten_chain_tail(db):
     """Recomputing one row's own hash is not enough: the next row's prev_hash still disagrees."""
     drop_guard(db)
-    row = db.scalar(select(AuditEvent).where(AuditEvent.seq == 4))
     db.execute(text("UPDATE audit_event SET actor_label = 'mallory' WHERE seq = 4"))
     db.expire_all()
     row = db.scalar(select(AuditEvent).where(AuditEvent.seq == 4))
@@ -122,7 +121,7 @@ def test_csv_export_is_complete_and_audited(login_as, db):
 def test_bad_filter_date_is_a_clear_error(login_as):
     r = login_as("admin").get("/api/v1/audit", params={"since": "27/11/2026"})
     assert r.status_code == 422
-    assert "YYYY-MM-DD" in r.json()["error"]["message"] or "TTTT" in r.json()["error"]["message"]
+    assert r.json()["error"]["message"] == "Tanggal harus tanggal yang benar dengan format TTTT-BB-HH"
 
 
 def test_api_pages_through_the_log(client, token_for):
@@ -162,3 +161,19 @@ def test_a_cut_off_tail_is_caught_with_a_recorded_head(db):
     assert shorter.ok, "alone, a chain without its newest row still verifies"
     checked = audit.check_head(db_session=db, result=shorter, seq=intact.head_seq, digest=intact.head_hash)
     assert not checked.ok and "removed" in checked.reason
+
+
+@pytest.mark.parametrize("grants", [["99.01.01"], ["99.01.01", "99.02.02"]])
+def test_an_admin_below_city_level_sees_only_their_areas_events(client, db, token_for, grants):
+    accounts.create_user(db_session=db, username="kota.admin", full_name="Admin Kecamatan", password=PASSWORD,
+                         actor=Actor.system("t"))
+    for code in grants:
+        accounts.add_grant(db_session=db, username="kota.admin", role="admin", area_code=code, actor=Actor.system("t"))
+    db.commit()
+    events = client.get("/api/v1/audit", params={"limit": 1000}, headers=token_for("kota.admin")).json()["events"]
+    paths = [e["area_path"] for e in events]
+    assert paths, "their own grants are events in their areas"
+    allowed = tuple("99/" + c[:5] + "/" + c for c in grants)
+    assert all(p and p.startswith(allowed) for p in paths), "no other area's events, and none without an area"
+    city = client.get("/api/v1/audit", params={"limit": 1000}, headers=token_for("admin")).json()["events"]
+    assert any(e["area_path"] is None for e in city), "a city-wide admin also sees events without an area"

@@ -158,11 +158,18 @@ def test_open_redirect_after_login_is_refused(browser):
 
 
 def test_an_enrolled_key_cannot_be_replaced_from_a_session(login_as, db):
+    from siskamling.accounts.pages import TOTP_SETUP_COOKIE
+
     b = login_as("alice")
+    before = accounts.get_user(db_session=db, username="alice").totp_secret_enc
     r = b.get("/account/totp/setup", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
-    assert b.post("/account/totp/setup", {"code": "123456"}).status_code == 303
-    assert accounts.get_user(db_session=db, username="alice").totp_secret_enc is not None
+    # A thief with the session brings a key of their own and a valid code for it.
+    thief = pyotp.random_base32()
+    b.client.cookies.set(TOTP_SETUP_COOKIE, thief)
+    assert b.post("/account/totp/setup", {"code": pyotp.TOTP(thief).now()}).status_code == 303
+    db.expire_all()
+    assert accounts.get_user(db_session=db, username="alice").totp_secret_enc == before
 
 
 def test_reset_totp_makes_the_user_enrol_again(browser, db):

@@ -103,19 +103,13 @@ def reset_totp(*, db_session: Session, user: User, actor: Actor) -> None:
 
 def list_users(*, db_session: Session, principal: Principal) -> list[User]:
     """Users holding a grant inside the principal's user-view scope (admins: everyone)."""
-    roots = _root_paths(db_session)
+    roots = areas.root_paths(db_session=db_session)
     if roots and all(in_scope(principal, Permission.user_manage, r) for r in roots):
         stmt = select(User)
     else:
         sub = scoped(select(Grant.user_id), principal, Permission.user_view, Grant.area_path)
         stmt = select(User).where(User.id.in_(sub))
     return list(db_session.scalars(stmt.options(selectinload(User.grants)).order_by(User.username)))
-
-
-def _root_paths(db_session: Session) -> list[str]:
-    from siskamling.areas.models import Area
-
-    return list(db_session.scalars(select(Area.path).where(Area.parent_id.is_(None))))
 
 
 def visible_grants(principal: Principal, user: User, at: datetime | None = None) -> list[Grant]:

@@ -39,6 +39,11 @@ def get_in_scope(*, db_session: Session, principal: Principal, code: str) -> Are
     return area
 
 
+def root_paths(*, db_session: Session) -> list[str]:
+    """The tops of the tree (one province for Jakarta)."""
+    return list(db_session.scalars(select(Area.path).where(Area.parent_id.is_(None))))
+
+
 def ancestors(*, db_session: Session, area: Area) -> list[Area]:
     """Root first, excluding the area itself."""
     segments = area.path.split("/")

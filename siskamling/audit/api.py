@@ -18,7 +18,7 @@ def list_audit(db: SessionDep, principal: Auditor, action: str | None = None, ac
                object_type: str | None = None, since: str | None = None, until: str | None = None,
                area: str | None = None, before: int | None = None,
                limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-    flt = parse_filter(action, actor, object_type, since, until, area, principal, db)
+    flt = parse_filter(db, principal, action, actor, object_type, since, until, area)
     rows = audit.list_events(db_session=db, flt=flt, limit=limit, before_seq=before)
     return {
         "events": [

@@ -26,21 +26,23 @@ router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in ap
 Auditor = Annotated[Principal, Depends(require(Permission.audit_view))]
 
 
-def parse_filter(action: str | None, actor: str | None, object_type: str | None, since: str | None,
-                 until: str | None, area: str | None, principal: Principal, db=None) -> AuditFilter:
-    """Dates are Jakarta calendar days (``until`` inclusive); ``area`` is an area code. Admins
-    below city level only see their own areas' events."""
+def parse_filter(db, principal: Principal, action: str | None, actor: str | None, object_type: str | None,
+                 since: str | None, until: str | None, area: str | None = None) -> AuditFilter:
+    """Dates are Jakarta calendar days (``until`` inclusive); ``area`` is an area code. An admin
+    whose grants cover the whole city sees every event, those without an area included; any other
+    admin sees the events of their areas only (the scope helper, as for every list)."""
     paths = principal.paths_for(Permission.audit_view)
+    roots = areas.root_paths(db_session=db)
+    city_wide = bool(roots) and all(in_scope(principal, Permission.audit_view, r) for r in roots)
     area_path = None
     if area:
-        found = areas.get_by_code(db_session=db, code=area) if db is not None else None
+        found = areas.get_by_code(db_session=db, code=area)
         if found is None or not in_scope(principal, Permission.audit_view, found.path):
             raise NotFound("Area not found")
         area_path = found.path
-    if area_path is None and len(paths) == 1 and "/" in paths[0]:
-        area_path = paths[0]  # an admin below city level sees their own area's events only
     return AuditFilter(action=action or None, actor=actor or None, object_type=object_type or None,
-                       since=_day(since), until=_day(until, 1), area_path=area_path)
+                       since=_day(since), until=_day(until, 1), area_path=area_path,
+                       scope_paths=None if city_wide else paths)
 
 
 def _day(value: str | None, add: int = 0) -> datetime | None:
@@ -57,7 +59,7 @@ def _day(value: str | None, add: int = 0) -> datetime | None:
 def audit_page(request: Request, db: SessionDep, principal: Auditor, action: str | None = None,
                actor: str | None = None, object_type: str | None = None, since: str | None = None,
                until: str | None = None, before: int | None = None):
-    flt = parse_filter(action, actor, object_type, since, until, None, principal)
+    flt = parse_filter(db, principal, action, actor, object_type, since, until)
     rows = audit.list_events(db_session=db, flt=flt, limit=100, before_seq=before)
     return render(request, "audit/log.html", {
         "rows": rows, "filters": {"action": action or "", "actor": actor or "", "object_type": object_type or "",
@@ -70,7 +72,7 @@ def audit_page(request: Request, db: SessionDep, principal: Auditor, action: str
 def audit_export(request: Request, db: SessionDep, principal: Auditor, action: str | None = None,
                  actor: str | None = None, object_type: str | None = None, since: str | None = None,
                  until: str | None = None):
-    flt = parse_filter(action, actor, object_type, since, until, None, principal)
+    flt = parse_filter(db, principal, action, actor, object_type, since, until)
     rows = [audit.csv_row(e) for e in audit.iter_events(db_session=db, flt=flt)]
     # The export itself is an audited act, committed with this request.
     audit.record(db_session=db, event=AuditExported(rows=len(rows), filters={

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from siskamling.audit.events import AuditAction
 from siskamling.audit.models import AuditEvent
+from siskamling.core.scope import path_condition
 from siskamling.core.time import utcnow
 
 GENESIS = "0" * 64
@@ -151,6 +152,7 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     area_path: str | None = None
+    scope_paths: list[str] | None = None  # None: the whole city, events without an area included
 
 
 def _filtered(stmt: Select, flt: AuditFilter) -> Select:
@@ -165,9 +167,9 @@ def _filtered(stmt: Select, flt: AuditFilter) -> Select:
     if flt.until:
         stmt = stmt.where(AuditEvent.occurred_at < flt.until)
     if flt.area_path:
-        stmt = stmt.where(
-            (AuditEvent.area_path == flt.area_path) | AuditEvent.area_path.startswith(flt.area_path + "/")
-        )
+        stmt = stmt.where(path_condition(AuditEvent.area_path, [flt.area_path]))
+    if flt.scope_paths is not None:
+        stmt = stmt.where(path_condition(AuditEvent.area_path, flt.scope_paths))
     return stmt
 
 
