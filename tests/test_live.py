@@ -66,8 +66,18 @@ def test_a_shared_viewer_gets_init_then_a_keyframe_fragment(live_camera, login_a
     # The session's end is audited when the server notices the viewer left: see tests/browser/test_live_video.py.
 
 
-@pytest.mark.parametrize("who", ["dina", "charlie"])
-def test_people_outside_the_rule_are_turned_away(live_camera, login_as, who):
+@pytest.mark.parametrize("who", ["dina", "charlie", "recordings-only"])
+def test_people_outside_the_rule_are_turned_away(live_camera, login_as, db, who):
+    if who == "recordings-only":  # an officer of the kelurahan: the rule lets them play back, not watch live
+        from siskamling.accounts import service as accounts
+        from siskamling.audit.service import Actor
+
+        accounts.create_user(db_session=db, username="rahmat", full_name="Rahmat", password="kata sandi panjang",
+                             actor=Actor.system("t"))
+        accounts.add_grant(db_session=db, username="rahmat", role="officer", area_code="99.01.01.1001",
+                           actor=Actor.system("t"))
+        db.commit()
+        who = "rahmat"
     b = login_as(who)
     with pytest.raises(WebSocketDisconnect) as exc:
         with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:

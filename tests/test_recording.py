@@ -226,10 +226,15 @@ def test_recorder_keeps_a_fresh_snapshot(tmp_path):
 def test_snapshots_follow_the_live_sharing_rule(db, settings, login_as):
     from tests.helpers import html
 
+    from siskamling.accounts import service as accounts
+
     camera = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
     camera.live_roles = ["ketua_rt"]
-    camera.recording_roles = []
+    camera.recording_roles = ["fkdm"]
     cameras._rebuild_shares(db, camera)
+    accounts.create_user(db_session=db, username="fitri", full_name="Fitri", password="kata sandi panjang",
+                         actor=ACTOR)
+    accounts.add_grant(db_session=db, username="fitri", role="fkdm", area_code=KEL_A, actor=ACTOR)
     db.commit()
     bob = login_as("bob")
     assert bob.get("/cameras/CAM-1/snapshot.jpg").status_code == 404, "no picture yet"
@@ -240,6 +245,9 @@ def test_snapshots_follow_the_live_sharing_rule(db, settings, login_as):
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert r.headers["cache-control"].startswith("no-store") and float(r.headers["x-snapshot-age"]) < 60
     assert login_as("dina").get("/cameras/CAM-1/snapshot.jpg").status_code == 404, "other kelurahan"
+    fitri = login_as("fitri")  # may play its recordings, not watch it live
+    assert fitri.get("/cameras/CAM-1").status_code == 200
+    assert fitri.get("/cameras/CAM-1/snapshot.jpg").status_code == 404
     wall = html(bob.get("/cameras/wall"))
     assert [t["data-code"] for t in wall.select("#wall .tile")] == ["CAM-1"]
     from siskamling.audit.models import AuditEvent

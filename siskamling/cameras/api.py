@@ -26,6 +26,28 @@ def current_camera(code: str, db: SessionDep, principal: CurrentUser) -> Camera:
 CurrentCamera = Annotated[Camera, Depends(current_camera)]
 
 
+def live_camera(code: str, db: SessionDep, principal: CurrentUser) -> Camera:
+    """A camera the user may watch live (snapshots, live video), or 404."""
+    return cameras.get_visible(db_session=db, principal=principal, code=code, purposes=[Purpose.live])
+
+
+def recordings_camera(code: str, db: SessionDep, principal: CurrentUser) -> Camera:
+    """A camera whose recordings the user may play (playback, export), or 404."""
+    return cameras.get_visible(db_session=db, principal=principal, code=code, purposes=[Purpose.recordings])
+
+
+def managed_camera(camera: CurrentCamera, principal: CurrentUser) -> Camera:
+    """A camera the user manages (change, evidence holds), or 404."""
+    if not cameras.manages(principal, camera):
+        raise NotFound("Camera not found")
+    return camera
+
+
+LiveCamera = Annotated[Camera, Depends(live_camera)]
+RecordingsCamera = Annotated[Camera, Depends(recordings_camera)]
+ManagedCamera = Annotated[Camera, Depends(managed_camera)]
+
+
 def camera_out(principal: Principal, camera: Camera, allowed: set[Purpose]) -> schemas.CameraOut:
     manager = cameras.manages(principal, camera)
     return schemas.CameraOut(
@@ -61,10 +83,8 @@ def get_camera(camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
 
 
 @router.patch("/cameras/{code}", response_model=schemas.CameraOut)
-def change_camera(body: schemas.CameraPatch, camera: CurrentCamera, request: Request, db: SessionDep,
+def change_camera(body: schemas.CameraPatch, camera: ManagedCamera, request: Request, db: SessionDep,
                   settings: SettingsDep, principal: CameraManager):
-    if not cameras.manages(principal, camera):
-        raise NotFound("Camera not found")
     camera = cameras.change(db_session=db, camera=camera, patch=body, actor=actor_of(request, principal),
                             settings=settings, manager=principal)
     return camera_out(principal, camera, cameras.allowed_purposes(db, principal, [camera.id])[camera.id])

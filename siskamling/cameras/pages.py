@@ -13,7 +13,7 @@ from siskamling.audit import service as audit
 from siskamling.audit.events import CameraWallOpened
 from siskamling.cameras import schemas
 from siskamling.cameras import service as cameras
-from siskamling.cameras.api import CameraManager, CurrentCamera
+from siskamling.cameras.api import CameraManager, CurrentCamera, LiveCamera
 from siskamling.cameras.models import Owner, Purpose, SiteType
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
 from siskamling.core.errors import DomainError, NotFound
@@ -26,7 +26,7 @@ router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in ap
 
 @router.get("/cameras")
 def camera_list(request: Request, db: SessionDep, principal: CurrentUser):
-    rows = [(c, cameras.manages(principal, c)) for c in cameras.list_visible(db_session=db, principal=principal)]
+    rows = cameras.list_visible(db_session=db, principal=principal)
     return render(request, "cameras/list.html", {"rows": rows, "can_register": principal.can(Permission.camera_manage)})
 
 
@@ -56,8 +56,7 @@ def camera_wall(request: Request, db: SessionDep, principal: CurrentUser):
 
 
 @router.get("/cameras/{code}/snapshot.jpg")
-def camera_snapshot(camera: CurrentCamera, db: SessionDep, settings: SettingsDep, principal: CurrentUser):
-    cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.live)
+def camera_snapshot(camera: LiveCamera, settings: SettingsDep):
     path = cameras.snapshot_path(settings, camera)
     if not path.exists():
         raise NotFound("No picture from this camera yet")

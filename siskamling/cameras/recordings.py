@@ -14,8 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
 from siskamling.cameras import service as cameras
-from siskamling.cameras.api import CurrentCamera
-from siskamling.cameras.models import Purpose
+from siskamling.cameras.api import ManagedCamera, RecordingsCamera
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
 from siskamling.core.errors import DomainError, Invalid, NotFound
 from siskamling.core.time import WIB
@@ -40,9 +39,8 @@ def _local(value: datetime) -> str:
 
 
 @router.get("/cameras/{code}/play")
-def play_page(request: Request, camera: CurrentCamera, db: SessionDep, principal: CurrentUser,
-              start: str | None = None, end: str | None = None):
-    cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.recordings)
+def play_page(request: Request, camera: RecordingsCamera, db: SessionDep, start: str | None = None,
+              end: str | None = None):
     spans = cameras.recorded_spans(db_session=db, camera_id=camera.id)
     error = None
     try:
@@ -63,9 +61,8 @@ def play_page(request: Request, camera: CurrentCamera, db: SessionDep, principal
 
 
 @router.get("/cameras/{code}/playback.mp4")
-def playback(request: Request, camera: CurrentCamera, db: SessionDep, settings: SettingsDep,
+def playback(request: Request, camera: RecordingsCamera, db: SessionDep, settings: SettingsDep,
              principal: CurrentUser, start: str, end: str):
-    cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.recordings)
     begin, finish = parse_time(start, "start"), parse_time(end, "end")
     workdir = settings.media_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -81,10 +78,9 @@ def playback(request: Request, camera: CurrentCamera, db: SessionDep, settings: 
 
 
 @router.post("/cameras/{code}/exports")
-def create_export(request: Request, camera: CurrentCamera, db: SessionDep, settings: SettingsDep,
+def create_export(request: Request, camera: RecordingsCamera, db: SessionDep, settings: SettingsDep,
                   principal: CurrentUser, start: Annotated[str, Form()] = "", end: Annotated[str, Form()] = "",
                   reason: Annotated[str, Form()] = ""):
-    cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.recordings)
     try:
         export = cameras.export_evidence(db_session=db, settings=settings, camera=camera,
                                          start=parse_time(start, "start"), end=parse_time(end, "end"),
@@ -119,24 +115,17 @@ def export_file(request: Request, export_id: int, name: str, db: SessionDep, set
 
 
 
-def _manager(db, principal, camera) -> None:
-    if not cameras.manages(principal, camera):
-        raise NotFound("Camera not found")
-
-
 @router.post("/cameras/{code}/holds")
-def place_hold(request: Request, camera: CurrentCamera, db: SessionDep, principal: CurrentUser,
+def place_hold(request: Request, camera: ManagedCamera, db: SessionDep, principal: CurrentUser,
                start: Annotated[str, Form()] = "", end: Annotated[str, Form()] = "",
                reason: Annotated[str, Form()] = ""):
     """Operators hold footage as evidence: retention and disk cleanup leave it alone."""
-    _manager(db, principal, camera)
     cameras.place_hold(db_session=db, camera=camera, start=parse_time(start, "start"), end=parse_time(end, "end"),
                        reason=reason, actor=actor_of(request, principal))
     return RedirectResponse(f"/cameras/{camera.code}", status_code=303)
 
 
 @router.post("/cameras/{code}/holds/{hold_id}/release")
-def release_hold(request: Request, hold_id: int, camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
-    _manager(db, principal, camera)
+def release_hold(request: Request, hold_id: int, camera: ManagedCamera, db: SessionDep, principal: CurrentUser):
     cameras.release_hold(db_session=db, camera=camera, hold_id=hold_id, actor=actor_of(request, principal))
     return RedirectResponse(f"/cameras/{camera.code}", status_code=303)

@@ -177,9 +177,11 @@ def list_visible(*, db_session: Session, principal: Principal, purpose: Purpose 
     return list(db_session.scalars(stmt.order_by(Camera.code)))
 
 
-def get_visible(*, db_session: Session, principal: Principal, code: str) -> Camera:
-    """One camera the principal may watch, play or manage; otherwise NotFound, like a missing one."""
-    stmt = select(Camera).where(Camera.code == code, _visible_condition(principal, list(Purpose)))
+def get_visible(*, db_session: Session, principal: Principal, code: str,
+                purposes: list[Purpose] | None = None) -> Camera:
+    """One camera the principal may use for one of ``purposes`` (default: any) or manage;
+    otherwise NotFound, like a missing one. One query, for pages and media alike."""
+    stmt = select(Camera).where(Camera.code == code, _visible_condition(principal, purposes or list(Purpose)))
     camera = db_session.scalar(stmt)
     if camera is None:
         raise NotFound("Camera not found")

@@ -45,8 +45,7 @@ def _check(factory, settings, session_token: str | None, code: str) -> tuple[int
             return None
         principal = accounts.principal_for(db_session=db, user=row.user)
         try:
-            camera = cameras.get_visible(db_session=db, principal=principal, code=code)
-            cameras.require_purpose(db_session=db, principal=principal, camera=camera, purpose=Purpose.live)
+            camera = cameras.get_visible(db_session=db, principal=principal, code=code, purposes=[Purpose.live])
         except NotFound:
             return None
         return camera.id, camera.area_path
