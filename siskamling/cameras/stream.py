@@ -19,7 +19,7 @@ from siskamling.cameras import service as cameras
 from siskamling.cameras.live import read_index
 from siskamling.cameras.models import Purpose
 from siskamling.core.db import session_scope
-from siskamling.core.deps import SESSION_COOKIE, ws_viewer
+from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, ws_viewer
 from siskamling.core.errors import NotFound
 from siskamling.core.scope import Principal
 
@@ -32,23 +32,18 @@ WAIT_FOR_VIDEO_S = 10.0
 RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
 
 
-def _check(factory, settings, session_token: str | None, code: str) -> tuple[int, str] | None:
+def _check(factory, settings, session_token: str | None, code: str) -> str | None:
     """Re-read the login session, its user's grants and the camera: still allowed to watch it
-    live? A logout, an expired session or a grant that ended closes the view."""
-    from siskamling.accounts import service as accounts
-
-    if not session_token:
-        return None
+    live? Returns the camera's area path. A logout, an expired session or a grant that ended
+    closes the view."""
     with session_scope(factory) as db:
-        row = accounts.resolve_session(db_session=db, settings=settings, token=session_token)
-        if row is None:
+        principal = principal_for_session_token(db, settings, session_token)
+        if principal is None:
             return None
-        principal = accounts.principal_for(db_session=db, user=row.user)
         try:
-            camera = cameras.get_visible(db_session=db, principal=principal, code=code, purposes=[Purpose.live])
+            return cameras.get_visible(db_session=db, principal=principal, code=code, purposes=[Purpose.live]).area_path
         except NotFound:
             return None
-        return camera.id, camera.area_path
 
 
 def _audit(factory, actor: Actor, area_path: str, event) -> None:
@@ -61,11 +56,10 @@ async def live(websocket: WebSocket, code: str, principal: Principal = Depends(w
     app = websocket.app
     factory, settings = app.state.session_factory, app.state.settings
     token = websocket.cookies.get(SESSION_COOKIE)
-    allowed = await run_in_threadpool(_check, factory, settings, token, code)
-    if allowed is None:
+    area_path = await run_in_threadpool(_check, factory, settings, token, code)
+    if area_path is None:
         await websocket.close(code=NOT_FOUND, reason="camera not found")
         return
-    _, area_path = allowed
     actor = Actor(principal.user_id, principal.username, websocket.client.host if websocket.client else None)
     await websocket.accept()
     started = time.time()
@@ -108,6 +102,7 @@ async def _send(websocket: WebSocket, folder: Path, recheck) -> str:
     await websocket.send_text(json.dumps({"status": "live", "codec": index["codec"], "generation": generation}))
     await websocket.send_bytes((folder / "init.mp4").read_bytes())
     seq = index["keyframes"][-1]  # join at the newest keyframe
+    sent_since_index = 0
     next_check = time.monotonic() + RECHECK_S
     while True:
         # Checked on every pass, whether or not a fragment is waiting: a viewer who reads slowly
@@ -117,15 +112,22 @@ async def _send(websocket: WebSocket, folder: Path, recheck) -> str:
             if await run_in_threadpool(recheck) is None:
                 await websocket.close(code=GRANT_ENDED, reason="access ended")
                 return "access ended"
+        if sent_since_index < MAX_LAG:
+            try:
+                data = (folder / f"f{seq}.m4s").read_bytes()
+            except FileNotFoundError:
+                data = None  # not written yet, or the camera restarted: the index says which
+            if data is not None:
+                await websocket.send_bytes(data)
+                seq += 1
+                sent_since_index += 1
+                continue
         index = read_index(folder)
+        sent_since_index = 0
         if index is None or index["generation"] != generation:
             await websocket.close(code=RESTART, reason="the camera reconnected")
             return "camera restarted"
         if seq < index["latest"] - MAX_LAG:  # fell behind: jump to the newest keyframe
             seq = index["keyframes"][-1]
-        path = folder / f"f{seq}.m4s"
-        if path.exists():
-            await websocket.send_bytes(path.read_bytes())
-            seq += 1
-            continue
-        await asyncio.sleep(POLL_S)
+        elif seq > index["latest"]:
+            await asyncio.sleep(POLL_S)

@@ -151,16 +151,21 @@ async def csrf_protect(connection: HTTPConnection) -> None:
         raise Forbidden("The form has expired or did not come from this site. Reload the page and try again.")
 
 
+def principal_for_session_token(db: Session, settings: Settings, token: str | None) -> Principal | None:
+    """The user of a browser session (second factor passed where their role needs one), or None.
+    Long-lived connections call this again while they stay open."""
+    row = accounts.resolve_session(db_session=db, settings=settings, token=token) if token else None
+    if row is None or (not row.mfa_passed and accounts.needs_mfa(db_session=db, user=row.user)):
+        return None
+    return accounts.principal_for(db_session=db, user=row.user)
+
+
 def _short_lived_principal(connection: HTTPConnection) -> Principal | None:
     """Who a long-lived connection belongs to, read in a short transaction of its own: a socket or
     an event stream that stays open for an hour must not hold a database transaction (on SQLite,
     the write lock)."""
-    settings = connection.app.state.settings
     with session_scope(connection.app.state.session_factory) as db:
-        row = _login_session(connection, db, settings)
-        if row is None or (not row.mfa_passed and accounts.needs_mfa(db_session=db, user=row.user)):
-            return None
-        return accounts.principal_for(db_session=db, user=row.user)
+        return principal_for_session_token(db, connection.app.state.settings, connection.cookies.get(SESSION_COOKIE))
 
 
 def ws_viewer(websocket: WebSocket) -> Principal:

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from siskamling.core.db import session_scope
-from siskamling.core.deps import SESSION_COOKIE, stream_viewer
+from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, stream_viewer
 from siskamling.core.scope import Principal
 from siskamling.events import service as events
 
@@ -24,13 +24,8 @@ LOOK_BACK = 50  # ids re-read each poll: commits out of id order on PostgreSQL
 
 def _principal_now(factory, settings, token: str | None):
     """The stream's user as of now; None once they logged out or their session ended."""
-    from siskamling.accounts import service as accounts
-
-    if not token:
-        return None
     with session_scope(factory) as db:
-        row = accounts.resolve_session(db_session=db, settings=settings, token=token)
-        return accounts.principal_for(db_session=db, user=row.user) if row else None
+        return principal_for_session_token(db, settings, token)
 
 
 def _fetch(factory, principal, after_id: int):

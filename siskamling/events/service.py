@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from siskamling.core.permissions import Permission
@@ -30,12 +30,10 @@ def latest_id(*, db_session: Session) -> int:
 
 def since(*, db_session: Session, principal: Principal, after_id: int, limit: int = 100) -> list[Event]:
     """New events for this user: each is delivered to holders of its permission over its area."""
-    terms = [(Event.permission == p.value) & path_condition(Event.area_path, principal.paths_for(p))
-             for p in Permission if principal.can(p)]
+    terms = [(Event.permission == p.value) & path_condition(Event.area_path, paths)
+             for p in Permission if (paths := principal.paths_for(p))]
     if not terms:
         return []
-    from sqlalchemy import or_
-
     stmt = select(Event).where(Event.id > after_id, or_(*terms)).order_by(Event.id).limit(limit)
     return list(db_session.scalars(stmt))
 
