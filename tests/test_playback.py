@@ -43,13 +43,13 @@ def q(start_s: float, end_s: float) -> dict:
     return {"start": (T0 + timedelta(seconds=start_s)).isoformat(), "end": (T0 + timedelta(seconds=end_s)).isoformat()}
 
 
-def test_a_range_plays_as_one_stream_copied_mp4(recorded, login_as, db):
+def test_a_range_plays_as_one_stream_copied_mp4(recorded, login_as, db, tmp_path):
     b = login_as("alice")
     r = b.get("/cameras/CAM-P/playback.mp4", params=q(12, 35))
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
-    path = "/tmp/siskamling-playback-test.mp4"
-    open(path, "wb").write(r.content)
-    container = av.open(path)
+    path = tmp_path / "playback.mp4"
+    path.write_bytes(r.content)
+    container = av.open(str(path))
     frames = list(container.decode(video=0))
     assert frames[0].key_frame and 225 <= len(frames) <= 245, len(frames)
     event = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))

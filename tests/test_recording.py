@@ -224,9 +224,8 @@ def test_recorder_keeps_a_fresh_snapshot(tmp_path):
 
 
 def test_snapshots_follow_the_live_sharing_rule(db, settings, login_as):
-    from tests.helpers import html
-
     from siskamling.accounts import service as accounts
+    from tests.helpers import html
 
     camera = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
     camera.live_roles = ["ketua_rt"]

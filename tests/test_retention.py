@@ -56,35 +56,24 @@ def test_disk_pressure_deletes_oldest_first_and_stops_at_held_footage(db, settin
     now = seed_segments(db, settings, camera, [5, 4, 3, 2, 1])
     cameras.place_hold(db_session=db, camera=camera, start=now - timedelta(days=4, hours=1),
                        end=now - timedelta(days=3, hours=23), reason="Ditahan untuk penyidikan polisi", actor=ACTOR)
+    folder = settings.media_dir / "recordings" / "CAM-D"
     floor = settings.media_free_floor_gb * 1024**3
-    free = {"bytes": floor - 1500}  # 1.5 segments short
+    # A stand-in disk whose free space is what the real files leave: deleting a file frees it.
+    capacity = {"bytes": floor + 5000 - 1500}  # with all five 1,000-byte files: 1.5 files short
 
     def free_bytes():
-        return free["bytes"]
+        return capacity["bytes"] - sum(f.stat().st_size for f in folder.glob("*.mp4"))
 
-    def delete_and_free(*args, **kwargs):
-        n = original(*args, **kwargs)
-        free["bytes"] += 1000 * n
-        return n
-
-    original = cameras._delete_segments
-    cameras._delete_segments = delete_and_free
-    try:
-        removed = cameras.relieve_disk_pressure(db_session=db, settings=settings, camera_ids=[camera.id],
-                                                free_bytes=free_bytes, batch=1)
-    finally:
-        cameras._delete_segments = original
+    removed = cameras.relieve_disk_pressure(db_session=db, settings=settings, camera_ids=[camera.id],
+                                            free_bytes=free_bytes, batch=1)
     assert removed == 2, "the oldest (5 days) and then the 3-day-old one; the 4-day-old one is held"
     assert sorted(s.path for s in cameras.segments(db_session=db, camera_id=camera.id)) == [
         "recordings/CAM-D/seg1.mp4", "recordings/CAM-D/seg3.mp4", "recordings/CAM-D/seg4.mp4"]
-    free["bytes"] = 0  # nothing but held footage would be left: the floor gives way to evidence
-    cameras._delete_segments = delete_and_free
-    try:
-        cameras.relieve_disk_pressure(db_session=db, settings=settings, camera_ids=[camera.id],
-                                      free_bytes=free_bytes)
-    finally:
-        cameras._delete_segments = original
+    assert free_bytes() >= floor
+    capacity["bytes"] = 0  # a full disk: everything unheld goes, and the floor gives way to evidence
+    cameras.relieve_disk_pressure(db_session=db, settings=settings, camera_ids=[camera.id], free_bytes=free_bytes)
     assert [s.path for s in cameras.segments(db_session=db, camera_id=camera.id)] == ["recordings/CAM-D/seg1.mp4"]
+    assert [f.name for f in folder.glob("*.mp4")] == ["seg1.mp4"]
 
 
 def test_operator_places_and_releases_a_hold_from_the_camera_page(db, settings, login_as):

@@ -39,7 +39,8 @@ PendingSession = Annotated[LoginSession, Depends(login_pending)]
 TOTP_SETUP_COOKIE = "siskamling_totp_setup"
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
     return value if value and value.startswith("/") and not value.startswith("//") else "/"
 
 
@@ -50,7 +51,7 @@ def _set_session_cookie(response, settings, token: str) -> None:
 
 @router.get("/login", dependencies=[Depends(public)])
 def login_form(request: Request, next: str = "/"):
-    return render(request, "accounts/login.html", {"next": _safe_next(next)})
+    return render(request, "accounts/login.html", {"next": safe_next(next)})
 
 
 @router.post("/login", dependencies=[Depends(public)])
@@ -63,7 +64,7 @@ def login(request: Request, db: SessionDep, settings: SettingsDep, username: Ann
         metrics.logins.labels(result.reason).inc()
         message = (_("This account is locked after too many failed attempts. Try again later.")
                    if result.reason == "locked" else _("Wrong username or password."))
-        return render(request, "accounts/login.html", {"error": message, "next": _safe_next(next),
+        return render(request, "accounts/login.html", {"error": message, "next": safe_next(next),
                       "username": username}, status_code=401 if result.reason != "locked" else 423)
     user = result.user
     mfa = accounts.needs_mfa(db_session=db, user=user)
@@ -71,11 +72,11 @@ def login(request: Request, db: SessionDep, settings: SettingsDep, username: Ann
                                    user_agent=request.headers.get("user-agent"))
     if mfa:
         target = "/login/totp" if user.totp_secret_enc else "/account/totp/setup"
-        target += f"?next={quote(_safe_next(next), safe='/')}"
+        target += f"?next={quote(safe_next(next), safe='/')}"
     else:
         accounts.complete_login(db_session=db, user=user, actor=Actor(user.id, user.username, ip), mfa=False)
         metrics.logins.labels("ok").inc()
-        target = _safe_next(next)
+        target = safe_next(next)
     response = RedirectResponse(target, status_code=303)
     _set_session_cookie(response, settings, token)
     return response
@@ -85,7 +86,7 @@ def login(request: Request, db: SessionDep, settings: SettingsDep, username: Ann
 def totp_form(request: Request, session_row: PendingSession, next: str = "/"):
     if session_row.user.totp_secret_enc is None:
         return RedirectResponse("/account/totp/setup", status_code=303)
-    return render(request, "accounts/totp.html", {"next": _safe_next(next)})
+    return render(request, "accounts/totp.html", {"next": safe_next(next)})
 
 
 @router.post("/login/totp")
@@ -100,11 +101,11 @@ def totp_verify(request: Request, db: SessionDep, settings: SettingsDep, session
         accounts.register_failure(db_session=db, settings=settings, user=user, actor=actor, reason="bad_totp")
         metrics.logins.labels("bad_totp").inc()
         return render(request, "accounts/totp.html", {"error": _("That code is not valid. Check your authenticator's clock and try again."),
-                      "next": _safe_next(next)}, status_code=401)
+                      "next": safe_next(next)}, status_code=401)
     accounts.mark_mfa_passed(db_session=db, session_row=session_row)
     accounts.complete_login(db_session=db, user=user, actor=actor, mfa=True)
     metrics.logins.labels("ok").inc()
-    return RedirectResponse(_safe_next(next), status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.get("/account/totp/setup")
@@ -117,7 +118,7 @@ def totp_setup_form(request: Request, settings: SettingsDep, session_row: Pendin
     secret = request.cookies.get(TOTP_SETUP_COOKIE) or accounts.new_totp_secret()
     uri = accounts.totp_uri(settings=settings, user=user, secret=secret)
     qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, dark="#111"))
-    response = render(request, "accounts/totp_setup.html", {"secret": secret, "qr": qr, "next": _safe_next(next)})
+    response = render(request, "accounts/totp_setup.html", {"secret": secret, "qr": qr, "next": safe_next(next)})
     # The candidate secret lives in a short, HttpOnly cookie until the user proves they stored it.
     response.set_cookie(TOTP_SETUP_COOKIE, secret, max_age=600, httponly=True, samesite="strict",
                         secure=settings.session_cookie_secure)
@@ -134,11 +135,11 @@ def totp_setup(request: Request, db: SessionDep, settings: SettingsDep, session_
     actor = Actor(user.id, user.username, client_ip(request))
     if not secret or not accounts.enroll_totp(db_session=db, settings=settings, user=user, secret=secret,
                                               code=code, actor=actor):
-        return RedirectResponse(f"/account/totp/setup?error=1&next={_safe_next(next)}", status_code=303)
+        return RedirectResponse(f"/account/totp/setup?error=1&next={quote(safe_next(next), safe='/')}", status_code=303)
     if not session_row.mfa_passed:
         accounts.mark_mfa_passed(db_session=db, session_row=session_row)
         accounts.complete_login(db_session=db, user=user, actor=actor, mfa=True)
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.delete_cookie(TOTP_SETUP_COOKIE)
     return response
 

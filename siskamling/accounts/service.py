@@ -18,7 +18,7 @@ from siskamling.audit.service import Actor
 from siskamling.core import security
 from siskamling.core.config import Settings
 from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound
-from siskamling.core.permissions import GRANTABLE_BY, Permission, Role
+from siskamling.core.permissions import GRANTABLE_BY, MFA_ROLES, Permission, Role
 from siskamling.core.scope import Principal, ScopeGrant, in_scope, scoped
 from siskamling.core.time import utcnow
 
@@ -109,7 +109,7 @@ def list_users(*, db_session: Session, principal: Principal) -> list[User]:
     else:
         sub = scoped(select(Grant.user_id), principal, Permission.user_view, Grant.area_path)
         stmt = select(User).where(User.id.in_(sub))
-    return list(db_session.scalars(stmt.options(selectinload(User.grants)).order_by(User.username)))
+    return list(db_session.scalars(stmt.options(selectinload(User.grants).selectinload(Grant.area)).order_by(User.username)))
 
 
 def visible_grants(principal: Principal, user: User, at: datetime | None = None) -> list[Grant]:
@@ -122,7 +122,7 @@ def visible_grants(principal: Principal, user: User, at: datetime | None = None)
 
 def list_all_users(*, db_session: Session) -> list[User]:
     """Every user with every grant, for the machine operator's CLI."""
-    return list(db_session.scalars(select(User).options(selectinload(User.grants)).order_by(User.username)))
+    return list(db_session.scalars(select(User).options(selectinload(User.grants).selectinload(Grant.area)).order_by(User.username)))
 
 
 # --- grants ----------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def principal_for(*, db_session: Session, user: User, via_token: bool = False) -
 def needs_mfa(*, db_session: Session, user: User) -> bool:
     """Admins and operators need a second factor, including for grants that start later."""
     stmt = select(Grant.id).where(
-        Grant.user_id == user.id, Grant.revoked_at.is_(None), Grant.role.in_([Role.admin, Role.operator])
+        Grant.user_id == user.id, Grant.revoked_at.is_(None), Grant.role.in_(MFA_ROLES)
     )
     return db_session.scalar(stmt.limit(1)) is not None
 

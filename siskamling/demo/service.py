@@ -17,6 +17,7 @@ from siskamling.areas import service as areas
 from siskamling.areas.models import Area, Level
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
+from siskamling.core.permissions import MFA_ROLES
 from siskamling.core.time import utcnow
 from siskamling.demo.city import generate
 
@@ -112,7 +113,7 @@ def create_accounts(db_session: Session, settings: Settings) -> list[DemoAccount
             if window:
                 note = "duty grant for the next 12 hours"
         secret = None
-        if role in ("admin", "operator"):
+        if role in MFA_ROLES:
             secret = accounts.new_totp_secret()
             accounts.install_totp_secret(settings=settings, user=user, secret=secret)
         out.append(DemoAccount(username, role, area.code if area else None, password, secret, note))

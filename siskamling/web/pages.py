@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from prometheus_client import generate_latest
 from sqlalchemy import text
 
+from siskamling.accounts.pages import safe_next
 from siskamling.areas import service as areas
 from siskamling.core import i18n, metrics
 from siskamling.core.db import read_only
@@ -27,8 +28,7 @@ def home(request: Request, db: SessionDep, principal: CurrentUser):
 
 @router.post("/lang", dependencies=[Depends(public)])
 def switch_language(request: Request, lang: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     if lang in i18n.LANGUAGES:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax",
                             secure=request.app.state.settings.session_cookie_secure)
