@@ -53,13 +53,18 @@ def prepare_database(settings: Settings, migrate: bool | None = None):
 
 @contextmanager
 def unit_of_work(settings: Settings):
-    """One transaction on a current schema: committed at the end, rolled back on any error."""
+    """One transaction on a current schema: committed at the end, rolled back on any error. Bad
+    input (a domain error, a refused import) becomes a clear message and exit status 1."""
+    from siskamling.areas.importer import ImportFailed
     from siskamling.core.db import make_session_factory, session_scope
+    from siskamling.core.errors import DomainError
 
     engine = prepare_database(settings)
     try:
         with session_scope(make_session_factory(engine)) as session:
             yield session
+    except (DomainError, ImportFailed) as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         engine.dispose()
 
@@ -265,7 +270,7 @@ def areas_import(path: Path, level: str, code_prop, name_prop, parent_prop, numb
         )
         with unit_of_work(load_settings()) as db:
             report = area_service.import_file(db_session=db, path=path, opts=opts, actor=Actor.system("cli"))
-    except importer.ImportFailed as exc:
+    except importer.ImportFailed as exc:  # bad options, before the database is opened
         raise click.ClickException(str(exc)) from None
     click.echo(report.summary())
     for line in (report.merged + report.skipped)[:20]:
@@ -292,15 +297,11 @@ def _default_props(level, code_prop, name_prop, parent_prop):
 def areas_locate(lat: float, lon: float) -> None:
     """Print the areas a point falls in, as JSON (deepest first)."""
     from siskamling.areas import service as area_service
-    from siskamling.core.errors import DomainError
 
     settings = load_settings()
     with unit_of_work(settings) as db:
-        try:
-            location = area_service.locate(db_session=db, lat=lat, lon=lon,
-                                           edge_tolerance_m=settings.locate_edge_tolerance_m)
-        except DomainError as exc:
-            raise click.ClickException(str(exc)) from None
+        location = area_service.locate(db_session=db, lat=lat, lon=lon,
+                                       edge_tolerance_m=settings.locate_edge_tolerance_m)
     click.echo(json.dumps(location.as_dict(), ensure_ascii=False, indent=2))
     if location.status == "outside":
         sys.exit(3)
@@ -316,15 +317,11 @@ def areas_add(level: str, parent_code: str, number: int, name: str | None) -> No
     from siskamling.areas import service as area_service
     from siskamling.areas.models import Level
     from siskamling.audit.service import Actor
-    from siskamling.core.errors import DomainError
 
-    try:
-        with unit_of_work(load_settings()) as db:
-            area = area_service.add_area(db_session=db, level=Level(level), parent_code=parent_code, number=number,
-                                         name=name, actor=Actor.system("cli"))
-            click.echo(f"created {area.level} {area.code} ({area.name})")
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with unit_of_work(load_settings()) as db:
+        area = area_service.add_area(db_session=db, level=Level(level), parent_code=parent_code, number=number,
+                                     name=name, actor=Actor.system("cli"))
+        click.echo(f"created {area.level} {area.code} ({area.name})")
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -358,15 +355,11 @@ def users_create(username, full_name, password, email, phone, unit) -> None:
     """Create a user (roles come from grants)."""
     from siskamling.accounts import service as accounts
     from siskamling.audit.service import Actor
-    from siskamling.core.errors import DomainError
 
-    try:
-        with unit_of_work(load_settings()) as db:
-            user = accounts.create_user(db_session=db, username=username, full_name=full_name, password=password,
-                                        email=email, phone=phone, unit=unit, actor=Actor.system("cli"))
-            click.echo(f"created user {user.username}")
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with unit_of_work(load_settings()) as db:
+        user = accounts.create_user(db_session=db, username=username, full_name=full_name, password=password,
+                                    email=email, phone=phone, unit=unit, actor=Actor.system("cli"))
+        click.echo(f"created user {user.username}")
 
 
 @users.command("grant")
@@ -379,16 +372,12 @@ def users_grant(username, role, area_code, starts, ends) -> None:
     """Give USERNAME the ROLE over AREA_CODE and everything below it."""
     from siskamling.accounts import service as accounts
     from siskamling.audit.service import Actor
-    from siskamling.core.errors import DomainError
 
-    try:
-        with unit_of_work(load_settings()) as db:
-            grant = accounts.add_grant(db_session=db, username=username, role=role, area_code=area_code,
-                                       starts_at=_parse_time(starts, "--from"), ends_at=_parse_time(ends, "--until"),
-                                       actor=Actor.system("cli"))
-            click.echo(f"grant {grant.id}: {username} is {role} over {area_code}")
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with unit_of_work(load_settings()) as db:
+        grant = accounts.add_grant(db_session=db, username=username, role=role, area_code=area_code,
+                                   starts_at=_parse_time(starts, "--from"), ends_at=_parse_time(ends, "--until"),
+                                   actor=Actor.system("cli"))
+        click.echo(f"grant {grant.id}: {username} is {role} over {area_code}")
 
 
 @users.command("revoke")
@@ -397,29 +386,21 @@ def users_revoke(grant_id: int) -> None:
     """Revoke a grant (see `users list` for ids)."""
     from siskamling.accounts import service as accounts
     from siskamling.audit.service import Actor
-    from siskamling.core.errors import DomainError
 
-    try:
-        with unit_of_work(load_settings()) as db:
-            accounts.revoke_grant(db_session=db, grant_id=grant_id, actor=Actor.system("cli"))
-            click.echo(f"grant {grant_id} revoked")
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with unit_of_work(load_settings()) as db:
+        accounts.revoke_grant(db_session=db, grant_id=grant_id, actor=Actor.system("cli"))
+        click.echo(f"grant {grant_id} revoked")
 
 
 def _user_action(username: str, action) -> None:
     from siskamling.accounts import service as accounts
     from siskamling.audit.service import Actor
-    from siskamling.core.errors import DomainError
 
-    try:
-        with unit_of_work(load_settings()) as db:
-            user = accounts.get_user(db_session=db, username=username)
-            if user is None:
-                raise click.ClickException(f"user {username} not found")
-            action(accounts, db, user, Actor.system("cli"))
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with unit_of_work(load_settings()) as db:
+        user = accounts.get_user(db_session=db, username=username)
+        if user is None:
+            raise click.ClickException(f"user {username} not found")
+        action(accounts, db, user, Actor.system("cli"))
 
 
 @users.command("set-password")
@@ -528,20 +509,13 @@ def cameras_import(path: Path) -> None:
     Columns/properties: code, name, lat, lon (or a Point geometry), site_type, owner, stream_url,
     substream_url, username, password, retention_days, share_level, share_neighbours,
     live_roles and recording_roles (roles separated by ';')."""
-    from siskamling.areas.importer import ImportFailed
     from siskamling.audit.service import Actor
     from siskamling.cameras import service as camera_service
-    from siskamling.core.errors import DomainError
 
     settings = load_settings()
-    try:
-        with unit_of_work(settings) as db:
-            created, updated = camera_service.import_file(db_session=db, path=path, actor=Actor.system("cli"),
-                                                          settings=settings)
-    except ImportFailed as exc:
-        raise click.ClickException(str(exc)) from None
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with unit_of_work(settings) as db:
+        created, updated = camera_service.import_file(db_session=db, path=path, actor=Actor.system("cli"),
+                                                      settings=settings)
     click.echo(f"{created} camera(s) registered, {updated} updated")
 
 

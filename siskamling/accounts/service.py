@@ -144,7 +144,7 @@ def principal_for(*, db_session: Session, user: User, via_token: bool = False) -
     grants = tuple(
         ScopeGrant(Role(g.role), g.area_path, g.area.code) for g in active_grants(db_session=db_session, user_id=user.id)
     )
-    return Principal(user.id, user.username, user.full_name, grants, via_token, user.language)
+    return Principal(user.id, user.username, user.full_name, grants, via_token)
 
 
 def needs_mfa(*, db_session: Session, user: User) -> bool:

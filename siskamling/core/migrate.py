@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -22,7 +23,9 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
+    """Read from the migration scripts once per process (they ship with the code)."""
     return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 
 

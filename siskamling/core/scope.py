@@ -7,11 +7,11 @@ needed permission over an area whose path is the object's area path or a prefix 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, false, or_
 
-from siskamling.core.permissions import MFA_ROLES, ROLE_PERMISSIONS, Permission, Role
+from siskamling.core.permissions import ROLE_PERMISSIONS, Permission, Role
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,10 @@ class Principal:
     full_name: str
     grants: tuple[ScopeGrant, ...] = ()
     via_token: bool = False
-    language: str | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def roles(self) -> frozenset[Role]:
         return frozenset(g.role for g in self.grants)
-
-    @property
-    def needs_mfa(self) -> bool:
-        return bool(self.roles & MFA_ROLES)
 
     def paths_for(self, permission: Permission) -> list[str]:
         paths = sorted({g.area_path for g in self.grants if permission in ROLE_PERMISSIONS[g.role]})
