@@ -21,22 +21,19 @@ KEEP_FRAGMENTS = 60
 SAMPLE_IS_NON_SYNC = 0x00010000
 
 
-def boxes(data: bytes):
-    """(type, start, end) of the top-level MP4 boxes in ``data`` that are complete."""
-    i = 0
-    while i + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[i:i + 8])
-        if size < 8 or i + size > len(data):
-            return
-        yield kind.decode("latin-1"), i, i + size
-        i += size
+def live_folder(media_dir: Path, code: str) -> Path:
+    """Where a camera's live fragments and snapshot are (one place for writer and readers)."""
+    return media_dir / "live" / code
 
 
-def _children(data: bytes, start: int, end: int):
+def boxes(data: bytes, start: int = 0, end: int | None = None):
+    """(type, start, end) of the complete MP4 boxes in ``data[start:end]`` (top level, or the
+    children of a box when given its body)."""
+    end = len(data) if end is None else end
     i = start
     while i + 8 <= end:
         size, kind = struct.unpack(">I4s", data[i:i + 8])
-        if size < 8:
+        if size < 8 or i + size > end:
             return
         yield kind.decode("latin-1"), i, i + size
         i += size
@@ -44,11 +41,11 @@ def _children(data: bytes, start: int, end: int):
 
 def starts_with_keyframe(moof: bytes) -> bool:
     """Whether a fragment's first sample is a sync sample (from its tfhd/trun flags)."""
-    for kind, s, e in _children(moof, 8, len(moof)):
+    for kind, s, e in boxes(moof, 8):
         if kind != "traf":
             continue
         default_flags = None
-        for sub, ss, se in _children(moof, s + 8, e):
+        for sub, ss, se in boxes(moof, s + 8, e):
             if sub == "tfhd":
                 flags = int.from_bytes(moof[ss + 9:ss + 12], "big")
                 offset = ss + 16 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0) + \

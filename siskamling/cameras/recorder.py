@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
 
-from siskamling.cameras.live import LiveWriter
+from siskamling.cameras.live import LiveWriter, live_folder
 from siskamling.cameras.models import Health
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ class CameraRecorder:
         self.code, self.url, self.credentials = code, url, credentials
         self.config, self.cb = config, callbacks
         self.folder = config.media_dir / "recordings" / code
-        self.live_folder = config.media_dir / "live" / code
+        self.live_folder = live_folder(config.media_dir, code)
         self.is_file = urlsplit(url).scheme == "file"
 
     def run(self) -> None:

@@ -22,6 +22,7 @@ from siskamling.areas.models import Area, Level
 from siskamling.audit import service as audit
 from siskamling.audit.events import CameraChanged, CameraRegistered
 from siskamling.audit.service import Actor
+from siskamling.cameras.live import live_folder
 from siskamling.cameras.models import (
     Camera,
     CameraHealthEvent,
@@ -467,7 +468,7 @@ def recorded_spans(*, db_session: Session, camera_id: int, gap_seconds: float = 
 
 
 def snapshot_path(settings: Settings, camera: Camera) -> Path:
-    return settings.media_dir / "live" / camera.code / "snapshot.jpg"
+    return live_folder(settings.media_dir, camera.code) / "snapshot.jpg"
 
 
 def require_purpose(*, db_session: Session, principal: Principal, camera: Camera, purpose: Purpose) -> None:

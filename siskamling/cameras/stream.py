@@ -16,7 +16,7 @@ from siskamling.audit import service as audit
 from siskamling.audit.events import LiveViewEnded, LiveViewStarted
 from siskamling.audit.service import Actor
 from siskamling.cameras import service as cameras
-from siskamling.cameras.live import read_index
+from siskamling.cameras.live import live_folder, read_index
 from siskamling.cameras.models import Purpose
 from siskamling.core.db import session_scope
 from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, ws_viewer
@@ -65,7 +65,7 @@ async def live(websocket: WebSocket, code: str, principal: Principal = Depends(w
     started = time.time()
     await run_in_threadpool(_audit, factory, actor, area_path, LiveViewStarted(code=code))
     recheck = functools.partial(_check, factory, settings, token, code)
-    sender = asyncio.create_task(_send(websocket, settings.media_dir / "live" / code, recheck))
+    sender = asyncio.create_task(_send(websocket, live_folder(settings.media_dir, code), recheck))
     watcher = asyncio.create_task(_until_disconnect(websocket))
     reason = "viewer left"
     try:

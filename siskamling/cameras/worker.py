@@ -145,6 +145,7 @@ class Supervisor:
 
     def _stop(self, camera_id: int, timeout: float = 5.0) -> None:
         proc = self.children.pop(camera_id, None)
+        self.codes.pop(camera_id, None)
         if proc is None:
             return
         proc.terminate()
