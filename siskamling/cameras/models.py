@@ -161,3 +161,19 @@ class EvidenceHold(Base):
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     released_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class CameraEvent(Base):
+    """Something the camera's analytics saw (motion, for now) over a span of time: marked on the
+    recordings timeline so footage can be found without watching all of it."""
+
+    __tablename__ = "camera_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("camera.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # "motion"
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None while it goes on
+    score: Mapped[float] = mapped_column(Float, default=0.0)  # peak share of the picture that changed
+
+    __table_args__ = (Index("ix_camera_event_camera_started", "camera_id", "started_at"),)
