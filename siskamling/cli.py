@@ -109,8 +109,9 @@ def run_server(settings: Settings, engine) -> None:
 def _serve(uvicorn, app, settings: Settings) -> None:
     # Client addresses (audit log, sessions) come from X-Forwarded-For only when the request
     # arrives from a trusted proxy.
+    # Video does not compress: per-message deflate would only cost CPU for every viewer.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=True,
-                forwarded_allow_ips=settings.trusted_proxies)
+                forwarded_allow_ips=settings.trusted_proxies, ws_per_message_deflate=False)
 
 
 @click.group()

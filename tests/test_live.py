@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect
 
 from siskamling.audit.models import AuditEvent
-from siskamling.cameras.live import boxes, read_index, starts_with_keyframe
+from siskamling.cameras.live import WANT_FILE, boxes, read_index, split_fragment, starts_with_keyframe, touch
 from siskamling.cameras.recorder import Callbacks, CameraRecorder, RecorderConfig
 from tests.test_recording import register, video
 
@@ -21,6 +21,7 @@ ORIGIN = {"origin": "http://testserver"}
 
 def make_live_files(media_dir: Path, code: str, seconds: float = 3.0) -> dict:
     stop = time.monotonic() + seconds
+    touch(media_dir / "live" / code, WANT_FILE)  # someone is watching: the recorder writes live fragments
     CameraRecorder(code=code, url=f"file://{video()}", credentials=None,
                    config=RecorderConfig(media_dir=media_dir),
                    callbacks=Callbacks(on_segment=lambda *a: None, on_health=lambda r: None,
@@ -46,15 +47,19 @@ def test_live_fragments_are_marked_by_keyframe(live_camera, settings):
     assert index["codec"] == "avc1.4d401f" and index["keyframes"]
     assert [k for k, _, _ in boxes((folder / "init.mp4").read_bytes())] == ["ftyp", "moov"]
     for seq in range(max(1, index["latest"] - 8), index["latest"] + 1):
-        data = (folder / f"f{seq}.m4s").read_bytes()
+        arrived, key, data = split_fragment((folder / f"f{seq}.m4s").read_bytes())
+        assert [kind for kind, _, _ in boxes(data)] == ["moof", "mdat"], "one frame per fragment"
         moof_end = next(end for kind, _, end in boxes(data) if kind == "moof")
-        assert starts_with_keyframe(data[:moof_end]) == (seq in index["keyframes"])
+        assert key == starts_with_keyframe(data[:moof_end]) == (seq in index["keyframes"])
+        assert time.time() - 10 < arrived <= time.time()
 
 
 def test_a_shared_viewer_gets_init_then_a_keyframe_fragment(live_camera, login_as, db):
     b = login_as("bob")
     with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
         hello = json.loads(ws.receive_text())
+        while hello["status"] == "waiting":  # the page shows "waiting" until the first keyframe is read
+            hello = json.loads(ws.receive_text())
         assert hello["status"] == "live" and hello["codec"] == "avc1.4d401f"
         init = ws.receive_bytes()
         assert init[4:8] == b"ftyp"
@@ -115,7 +120,8 @@ def test_logging_out_ends_a_live_view_even_for_a_slow_reader(live_camera, login_
     b = login_as("bob")
     with pytest.raises(WebSocketDisconnect) as exc:
         with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
-            ws.receive_text()
+            while json.loads(ws.receive_text())["status"] != "live":
+                pass
             ws.receive_bytes()
             row = db.scalar(select(LoginSession).order_by(LoginSession.id.desc()).limit(1))
             accounts.end_session(db_session=db, session_row=row, actor=Actor.system("t"))

@@ -1,8 +1,16 @@
-"""Live video without re-encoding: the recorder stream-copies the camera into a fragmented MP4
-cut into short fragments (one ingest however many people watch); each fragment is a small file
-in ``live/<code>/`` and an index says which fragments start with a keyframe, so a viewer can
-join at the newest one. The web app sends them over a WebSocket into the browser's Media Source
-Extensions."""
+"""Live video without re-encoding, one ingest however many people watch.
+
+While someone watches a camera (a web process touches ``live/<code>/want-live``), its recorder
+writes every frame the moment it arrives as a fragment of a fragmented MP4: ``init.mp4`` once,
+then ``f<seq>.m4s`` = a ``free`` box (arrival time, keyframe flag) + ``moof`` + ``mdat`` of one
+sample, and ``index.json`` at each keyframe (where a viewer or an HLS segment can start). The web
+process reads each fragment once and fans it out to every viewer (stream.py); nobody watching
+costs one ``stat`` per keyframe.
+
+Fragments are built here rather than by FFmpeg's MP4 muxer, which holds a fragment back until
+the next frame arrives (one frame time of delay, 67-200 ms at 5-15 fps). The init segment still
+comes from FFmpeg (the muxer's ``moov`` with the track's ``avcC``).
+"""
 
 from __future__ import annotations
 
@@ -16,14 +24,46 @@ from pathlib import Path
 
 import av
 
-FRAGMENT_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "300000"}
-KEEP_FRAGMENTS = 60
+INIT_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+KEEP_SECONDS = 12.0  # fragments kept on disk: enough for an HLS playlist of six 1-2 s segments
+WANT_FILE = "want-live"
+WANT_SNAPSHOT_FILE = "want-snapshot"
+WANTED_FOR_S = 10.0  # a viewer's web process renews its interest every WANT_RENEW_S
+WANT_RENEW_S = 2.0
+HEADER = struct.Struct(">I4s4sdI")  # free box: size, "free", "sklv", arrival (unix time), flags
+HEADER_TAG = b"sklv"
+FLAG_KEYFRAME = 1
+SAMPLE_SYNC = 0x02000000  # sample_depends_on = 2 (an I picture)
+SAMPLE_NON_SYNC = 0x01010000  # depends on others, not a sync sample
 SAMPLE_IS_NON_SYNC = 0x00010000
 
 
 def live_folder(media_dir: Path, code: str) -> Path:
     """Where a camera's live fragments and snapshot are (one place for writer and readers)."""
     return media_dir / "live" / code
+
+
+# --- interest: web processes say "someone is watching", recorders look ------------------------
+
+
+def touch(folder: Path, name: str) -> None:
+    """Renew interest in a camera's live video or snapshots (readers call this)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.touch()
+
+
+def wanted(folder: Path, name: str, now: float | None = None) -> bool:
+    try:
+        return (now or time.time()) - (folder / name).stat().st_mtime < WANTED_FOR_S
+    except FileNotFoundError:
+        return False
+
+
+# --- MP4 boxes -----------------------------------------------------------------------------------
 
 
 def boxes(data: bytes, start: int = 0, end: int | None = None):
@@ -37,6 +77,14 @@ def boxes(data: bytes, start: int = 0, end: int | None = None):
             return
         yield kind.decode("latin-1"), i, i + size
         i += size
+
+
+def find_box(data: bytes, path: list[str], start: int = 0, end: int | None = None) -> tuple[int, int] | None:
+    """(start, end) of the first box along ``path`` (e.g. ["moov", "trak", "mdia", "mdhd"])."""
+    for kind, s, e in boxes(data, start, end):
+        if kind == path[0]:
+            return (s, e) if len(path) == 1 else find_box(data, path[1:], s + 8, e)
+    return None
 
 
 def starts_with_keyframe(moof: bytes) -> bool:
@@ -66,104 +114,180 @@ def starts_with_keyframe(moof: bytes) -> bool:
     return False
 
 
-def codec_string(stream) -> str | None:
-    """The MSE codec string for an H.264 stream (``avc1.PPCCLL`` from its avcC record)."""
-    extradata = stream.codec_context.extradata or b""
-    if stream.codec_context.name == "h264" and len(extradata) >= 4 and extradata[0] == 1:
-        return "avc1." + extradata[1:4].hex()
-    return None
+def split_fragment(data: bytes) -> tuple[float | None, bool, bytes]:
+    """(arrival time, starts with a keyframe, the moof+mdat to send) of a fragment file."""
+    if len(data) >= HEADER.size and data[4:8] == b"free" and data[8:12] == HEADER_TAG:
+        _, _, _, arrived, flags = HEADER.unpack_from(data)
+        return arrived, bool(flags & FLAG_KEYFRAME), data[HEADER.size:]
+    moof = find_box(data, ["moof"])
+    return None, bool(moof) and starts_with_keyframe(data[moof[0]:moof[1]]), data
+
+
+def _box(kind: bytes, *parts: bytes) -> bytes:
+    body = b"".join(parts)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def moof_mdat(seq: int, decode_time: int, duration: int, cts: int, sample: bytes, keyframe: bool) -> bytes:
+    """One fragment holding one sample of track 1 (tfhd default-base-is-moof, tfdt v1, trun with
+    data offset, duration, size, flags and composition offset)."""
+    trun_flags = 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800
+    mfhd = _box(b"mfhd", struct.pack(">II", 0, seq))
+    tfhd = _box(b"tfhd", struct.pack(">II", 0x020000, 1))
+    tfdt = _box(b"tfdt", struct.pack(">IQ", 0x01000000, decode_time))
+    # moof = 8 + mfhd 16 + traf (8 + tfhd 16 + tfdt 20 + trun 36) = 104; data starts after mdat's header
+    trun = _box(b"trun", struct.pack(">IIiIIII", trun_flags, 1, 104 + 8, duration, len(sample),
+                                     SAMPLE_SYNC if keyframe else SAMPLE_NON_SYNC, cts))
+    moof = _box(b"moof", mfhd, _box(b"traf", tfhd, tfdt, trun))
+    return moof + struct.pack(">I4s", 8 + len(sample), b"mdat") + sample
+
+
+def annexb_to_avcc(data: bytes) -> bytes:
+    """H.264/H.265 access unit from start codes (RTSP) to 4-byte lengths (MP4)."""
+    out = []
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0:
+        start = i + 3
+        j = data.find(b"\x00\x00\x01", start)
+        end = len(data) if j < 0 else j
+        while end > start and data[end - 1] == 0:  # the next 4-byte start code's leading zero
+            end -= 1
+        if end > start:
+            out.append(struct.pack(">I", end - start))
+            out.append(data[start:end])
+        i = j
+    return b"".join(out)
+
+
+def codec_string(init: bytes) -> str | None:
+    """The MSE codec string (``avc1.PPCCLL``) from the init segment's avcC record."""
+    avcc = find_box(init, ["moov", "trak", "mdia", "minf", "stbl", "stsd"])
+    if avcc is None:
+        return None
+    s, e = avcc
+    i = init.find(b"avcC", s, e)
+    if i < 0 or i + 8 > e or init[i + 4] != 1:
+        return None
+    return "avc1." + init[i + 5:i + 8].hex()
+
+
+def timescale_of(init: bytes) -> int:
+    s, _ = find_box(init, ["moov", "trak", "mdia", "mdhd"])
+    version = init[s + 8]
+    return struct.unpack_from(">I", init, s + 12 + (16 if version == 1 else 8))[0]
 
 
 class _Sink(io.RawIOBase):
-    def __init__(self, on_bytes) -> None:
-        self.on_bytes = on_bytes
+    def __init__(self) -> None:
+        self.data = bytearray()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        self.on_bytes(bytes(data))
+        self.data += data
         return len(data)
 
 
+def make_init(template) -> bytes:
+    """ftyp + moov for a stream, from FFmpeg's MP4 muxer (which builds avcC from whatever form
+    the camera's parameter sets come in)."""
+    sink = _Sink()
+    container = av.open(sink, "w", format="mp4", options=INIT_OPTIONS)
+    container.add_stream_from_template(template)
+    container.start_encoding()
+    data = bytes(sink.data)
+    try:
+        container.close()
+    except (av.error.FFmpegError, ValueError):
+        pass
+    moov = find_box(data, ["moov"])
+    return data[:moov[1]] if moov else b""
+
+
 class LiveWriter:
-    """Writes ``init.mp4``, ``f<seq>.m4s`` fragments and ``index.json`` for one camera."""
+    """Writes ``init.mp4``, one ``f<seq>.m4s`` per frame and ``index.json`` for one camera while
+    someone wants it (checked at each keyframe)."""
 
     def __init__(self, folder: Path, template) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("f*.m4s"):
             old.unlink(missing_ok=True)
+        (folder / "index.json").unlink(missing_ok=True)
         self.generation = uuid.uuid4().hex[:12]
-        self.codec = codec_string(template)
-        self.buffer = b""
+        self.time_base = template.time_base
+        try:
+            self.init = make_init(template) if template.codec_context.name == "h264" else b""
+        except (av.error.FFmpegError, ValueError):
+            self.init = b""
+        self.codec = codec_string(self.init) if self.init else None
+        extradata = template.codec_context.extradata or b""
+        self.annexb = not (extradata[:1] == b"\x01")  # avcC extradata: samples are length-prefixed
+        self.timescale = timescale_of(self.init) if self.codec else 90000
+        self.active = False
         self.init_written = False
         self.seq = 0
-        self.keyframes: list[int] = []
-        self.container = av.open(_Sink(self._bytes), "w", format="mp4", options=FRAGMENT_OPTIONS)
-        self.stream = self.container.add_stream_from_template(template)
+        self.oldest = 1
+        self.keyframes: list[tuple[int, float]] = []
         self.first_dts = None
         self.last_dts = None
+        self.last_duration = self.timescale // 15
 
     @property
     def usable(self) -> bool:
         return self.codec is not None
 
-    def write(self, packet) -> None:
+    def write(self, packet, arrived: float) -> None:
+        """One frame, as soon as it arrives; ``arrived`` is the wall time the packet was read."""
+        if packet.is_keyframe:
+            self.active = wanted(self.folder, WANT_FILE, arrived)
+            if self.active and not self.init_written:
+                self._atomic("init.mp4", self.init)
+                self.init_written = True
+        if not self.active:
+            return
         if self.first_dts is None:
-            if not packet.is_keyframe:
-                return
             self.first_dts = packet.dts
-        copy = av.Packet(bytes(packet))
-        dts = packet.dts - self.first_dts
-        if self.last_dts is not None and dts <= self.last_dts:
-            dts = self.last_dts + 1
-        pts = (packet.pts if packet.pts is not None else packet.dts) - self.first_dts
-        copy.dts, copy.pts, copy.is_keyframe, copy.time_base = dts, max(pts, dts), packet.is_keyframe, packet.time_base
+        dts = round((packet.dts - self.first_dts) * self.time_base * self.timescale)
+        pts = packet.pts if packet.pts is not None else packet.dts
+        cts = max(0, round((pts - packet.dts) * self.time_base * self.timescale))
+        if self.last_dts is not None:
+            if dts <= self.last_dts:
+                dts = self.last_dts + 1
+            else:
+                self.last_duration = dts - self.last_dts
         self.last_dts = dts
-        copy.stream = self.stream
-        self.container.mux(copy)
-
-    def _bytes(self, data: bytes) -> None:
-        self.buffer += data
-        consumed = 0
-        pending_moof = None
-        for kind, start, end in boxes(self.buffer):
-            if kind in ("ftyp", "moov") and not self.init_written:
-                if kind == "moov":
-                    self._atomic("init.mp4", self.buffer[:end])
-                    self.init_written = True
-                    consumed = end
-            elif kind == "moof":
-                pending_moof = start
-            elif kind == "mdat" and pending_moof is not None:
-                self._fragment(self.buffer[pending_moof:end])
-                consumed, pending_moof = end, None
-        self.buffer = self.buffer[consumed:]
-
-    def _fragment(self, data: bytes) -> None:
+        sample = bytes(packet)
+        if self.annexb:
+            sample = annexb_to_avcc(sample)
         self.seq += 1
-        moof_end = struct.unpack(">I", data[:4])[0]
-        self._atomic(f"f{self.seq}.m4s", data)
-        if starts_with_keyframe(data[:moof_end]):
-            self.keyframes = [k for k in self.keyframes if k > self.seq - KEEP_FRAGMENTS] + [self.seq]
-        stale = self.folder / f"f{self.seq - KEEP_FRAGMENTS}.m4s"
-        stale.unlink(missing_ok=True)
+        key = bool(packet.is_keyframe)
+        body = moof_mdat(self.seq, dts, self.last_duration, cts, sample, key)
+        self._atomic(f"f{self.seq}.m4s", HEADER.pack(HEADER.size, b"free", HEADER_TAG, arrived,
+                                                      FLAG_KEYFRAME if key else 0) + body)
+        if key:
+            self._keyframe(dts / self.timescale)
+
+    def _keyframe(self, t: float) -> None:
+        self.keyframes.append((self.seq, t))
+        keep = [(s, kt) for s, kt in self.keyframes if kt >= t - KEEP_SECONDS] or self.keyframes[-1:]
+        for seq in range(self.oldest, keep[0][0]):
+            (self.folder / f"f{seq}.m4s").unlink(missing_ok=True)
+        self.oldest, self.keyframes = keep[0][0], keep
         self._atomic("index.json", json.dumps({
-            "generation": self.generation, "codec": self.codec, "latest": self.seq, "keyframes": self.keyframes,
-            "updated": time.time(),
+            "generation": self.generation, "codec": self.codec, "latest": self.seq, "oldest": self.oldest,
+            "keyframes": [s for s, _ in keep], "times": [round(kt, 3) for _, kt in keep], "updated": time.time(),
         }).encode())
 
     def _atomic(self, name: str, data: bytes) -> None:
         tmp = self.folder / (name + ".tmp")
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as f:
+            f.write(data)
         os.replace(tmp, self.folder / name)
 
     def close(self) -> None:
-        try:
-            self.container.close()
-        except (av.error.FFmpegError, ValueError):
-            pass  # the camera went away mid-fragment; nothing to keep
+        """Nothing is buffered: every frame is on disk when write() returns."""
 
 
 def read_index(folder: Path) -> dict | None:

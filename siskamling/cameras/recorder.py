@@ -20,7 +20,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
 
-from siskamling.cameras.live import LiveWriter, live_folder
+from siskamling.cameras.analytics import SMALL_MAIN_PIXELS, FrameSampler, MotionDetector, PacketTap, SubstreamReader
+from siskamling.cameras.live import WANT_SNAPSHOT_FILE, LiveWriter, live_folder, wanted
 from siskamling.cameras.models import Health
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class RecorderConfig:
     health_interval_s: float = 2.0
     realtime_files: bool = True  # pace file:// sources like a live camera, looping at the end
     rtsp_transport: str = "tcp"
+    analytics_fps: float = 5.0  # decoded frames per second handed to analytics (0: none)
+    snapshot_every_s: float = 60.0  # a snapshot this often even when nobody looks (thumbnails)
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Callbacks:
     on_segment: Callable[[datetime, datetime, Path, int], None]
     on_health: Callable[[HealthReport], None]
     should_stop: Callable[[], bool] = field(default=lambda: False)
+    on_motion_start: Callable[[datetime], object] | None = None  # returns a handle for on_motion_end
+    on_motion_end: Callable[[object, datetime, float], None] | None = None
 
 
 def source_url(url: str, credentials: tuple[str, str] | None) -> str:
@@ -143,19 +148,24 @@ def clean_partials(folder: Path) -> int:
 
 class Snapshotter:
     """A fresh JPEG of the camera, from keyframes only (no full decode): ``live/<code>/snapshot.jpg``,
-    replaced atomically so readers never see half a file."""
+    replaced atomically so readers never see half a file. At most once a second while someone
+    looks (the snapshot endpoint touches ``want-snapshot``), otherwise every ``idle_interval_s``."""
 
-    def __init__(self, folder: Path, template, min_interval_s: float = 1.0) -> None:
-        self.path = folder / "snapshot.jpg"
+    def __init__(self, folder: Path, template, min_interval_s: float = 1.0, idle_interval_s: float = 60.0) -> None:
+        self.folder, self.path = folder, folder / "snapshot.jpg"
         folder.mkdir(parents=True, exist_ok=True)
         self.decoder = av.CodecContext.create(template.codec_context.name, "r")
         self.decoder.extradata = template.codec_context.extradata
+        self.decoder.thread_count = 1
         self.encoder = None
-        self.min_interval_s = min_interval_s
-        self.last = 0.0
+        self.min_interval_s, self.idle_interval_s = min_interval_s, idle_interval_s
+        self.last = -1e9
 
     def offer(self, packet) -> None:
-        if not packet.is_keyframe or time.monotonic() - self.last < self.min_interval_s:
+        if not packet.is_keyframe:
+            return
+        since = time.monotonic() - self.last
+        if since < self.min_interval_s or (since < self.idle_interval_s and not wanted(self.folder, WANT_SNAPSHOT_FILE)):
             return
         try:
             frames = self.decoder.decode(packet)
@@ -200,8 +210,9 @@ class Meter:
 
 class CameraRecorder:
     def __init__(self, *, code: str, url: str, credentials: tuple[str, str] | None, config: RecorderConfig,
-                 callbacks: Callbacks) -> None:
+                 callbacks: Callbacks, substream_url: str | None = None) -> None:
         self.code, self.url, self.credentials = code, url, credentials
+        self.substream_url = substream_url
         self.config, self.cb = config, callbacks
         self.folder = config.media_dir / "recordings" / code
         self.live_folder = live_folder(config.media_dir, code)
@@ -223,13 +234,36 @@ class CameraRecorder:
                     time.sleep(0.2)
                 backoff = min(backoff * 2, 30.0)
 
-    def _open(self):
-        options = {"rtsp_transport": self.config.rtsp_transport} if self.url.startswith("rtsp") else {}
+    def _open(self, url: str | None = None):
+        url = url or self.url
+        options = {"rtsp_transport": self.config.rtsp_transport} if url.startswith("rtsp") else {}
         try:
-            return av.open(source_url(self.url, self.credentials), options=options,
+            return av.open(source_url(url, self.credentials), options=options,
                            timeout=(self.config.open_timeout_s, self.config.stall_timeout_s))
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"cannot open the stream: {ffmpeg_reason(exc)}") from None
+
+    def _analytics(self, stream):
+        """The sub-stream's reader, or a tap on the main stream when it is small enough to decode
+        cheaply, or None (no analytics for this camera)."""
+        cb = self.cb
+        if not self.config.analytics_fps or cb.on_motion_start is None or cb.on_motion_end is None:
+            return None, None
+        detector = MotionDetector(cb.on_motion_start, cb.on_motion_end)
+        if self.substream_url:
+            def open_substream():
+                try:
+                    return self._open(self.substream_url)
+                except SourceError as exc:
+                    raise OSError(str(exc)) from None
+            realtime = urlsplit(self.substream_url).scheme == "file" and self.config.realtime_files
+            return SubstreamReader(open_substream, detector, self.live_folder, self.cb.should_stop,
+                                   self.config.analytics_fps, realtime), detector
+        ctx = stream.codec_context
+        if ctx.width and ctx.height and ctx.width * ctx.height <= SMALL_MAIN_PIXELS:
+            sampler = FrameSampler(ctx.name, ctx.extradata, detector, self.config.analytics_fps, self.live_folder)
+            return PacketTap(sampler), detector
+        return None, None
 
     def record_once(self) -> None:
         """One connection: record until the source ends, fails or stalls, or we are told to stop."""
@@ -244,10 +278,17 @@ class CameraRecorder:
                 raise SourceError(f"unsupported codec {codec}: cameras must send H.264 or H.265")
             writer = SegmentWriter(self.folder, self.code, stream)
             live = LiveWriter(self.live_folder, stream)
+            analytics, detector = self._analytics(stream)
             try:
-                self._pump(container, stream, writer, codec, Snapshotter(self.live_folder, stream), live)
+                self._pump(container, stream, writer, codec,
+                           Snapshotter(self.live_folder, stream, idle_interval_s=self.config.snapshot_every_s), live,
+                           analytics if isinstance(analytics, PacketTap) else None)
             finally:
                 live.close()
+                if analytics is not None:
+                    analytics.close()
+                if detector is not None:
+                    detector.close()
         except av.error.FFmpegError as exc:
             raise SourceError(f"the stream failed: {ffmpeg_reason(exc)}") from None
         finally:
@@ -256,7 +297,7 @@ class CameraRecorder:
             container.close()
 
     def _pump(self, container, stream, writer: SegmentWriter, codec: str, snapshots: Snapshotter,
-              live: LiveWriter) -> None:
+              live: LiveWriter, tap: PacketTap | None = None) -> None:
         tb = float(stream.time_base)
         meter = Meter()
         last_report = time.monotonic()
@@ -267,6 +308,7 @@ class CameraRecorder:
                 return
             if packet.dts is None:
                 continue  # the demuxer's end-of-stream marker, or a packet without timing
+            arrived = time.time()
             now = datetime.now(UTC)
             t = packet.dts * tb
             if first_time is None:
@@ -277,10 +319,13 @@ class CameraRecorder:
                     time.sleep(min(delay, 0.5))
                     delay = (t - first_time) - (time.monotonic() - wall_start)
                 now = datetime.now(UTC)
+                arrived = time.time()
             meter.add(packet.size)
             snapshots.offer(packet)
             if live.usable:
-                live.write(packet)  # before the segment writer rebases the packet's timestamps
+                live.write(packet, arrived)  # before the segment writer rebases the packet's timestamps
+            if tap is not None:
+                tap.offer(packet)
             if packet.is_keyframe and (not writer.is_open or t - writer.first_time >= self.config.segment_seconds):
                 if writer.is_open:
                     self._finish(writer, now)

@@ -1,11 +1,23 @@
-"""The live WebSocket: fragments from ``live/<code>/`` to the browser, for as long as the viewer's
-grant lasts. Every viewing session is audited with its start and end."""
+"""The live WebSocket: frames from ``live/<code>/`` to the browser, for as long as the viewer's grant
+lasts. Every viewing session is audited with its start and end.
+
+One ``Feed`` per camera per web process reads each fragment once (woken by inotify where the
+kernel has it, polling otherwise) and fans it out to all of that camera's viewers: a fragment is
+framed as a WebSocket message once and written to each viewer's socket as it is. A viewer who
+cannot keep up (more than ``MAX_BUFFER`` bytes waiting in their socket) skips frames until the
+next keyframe instead of falling behind. A new viewer starts at once with the frames since the
+last keyframe.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import json
+import logging
+import os
+import struct
 import time
 from pathlib import Path
 
@@ -16,17 +28,20 @@ from siskamling.audit import service as audit
 from siskamling.audit.events import LiveViewEnded, LiveViewStarted
 from siskamling.audit.service import Actor
 from siskamling.cameras import service as cameras
-from siskamling.cameras.live import live_folder, read_index
+from siskamling.cameras.live import WANT_FILE, WANT_RENEW_S, live_folder, read_index, split_fragment, touch
 from siskamling.cameras.models import Purpose
+from siskamling.core import metrics
 from siskamling.core.db import session_scope
 from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, ws_viewer
 from siskamling.core.errors import NotFound
 from siskamling.core.scope import Principal
 
+log = logging.getLogger(__name__)
 router = APIRouter()
-POLL_S = 0.04
+POLL_S = 0.1  # without inotify (or when it misses a write on a network disk): look this often
+INDEX_EVERY_S = 1.0
 RECHECK_S = 15.0
-MAX_LAG = 10  # fragments (3 s): further behind, a viewer jumps to the live edge
+MAX_BUFFER = 4 * 1024 * 1024  # bytes queued in a viewer's socket before they skip to the next keyframe
 WAIT_FOR_VIDEO_S = 10.0
 # Close codes the page understands (4000-4999 are the application's own).
 RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
@@ -51,6 +66,246 @@ def _audit(factory, actor: Actor, area_path: str, event) -> None:
         audit.record(db_session=db, event=event, actor=actor, area_path=area_path)
 
 
+def ws_frame(payload: bytes, text: bool = False) -> bytes:
+    """A complete, unmasked server-to-client WebSocket message (RFC 6455 section 5.2)."""
+    first = 0x81 if text else 0x82
+    n = len(payload)
+    if n < 126:
+        header = struct.pack(">BB", first, n)
+    elif n < 65536:
+        header = struct.pack(">BBH", first, 126, n)
+    else:
+        header = struct.pack(">BBQ", first, 127, n)
+    return header + payload
+
+
+def _raw_transport(websocket: WebSocket) -> asyncio.Transport | None:
+    """The viewer's socket under uvicorn (its protocol object owns ``receive``); None elsewhere
+    (the test client), where messages go through ASGI instead."""
+    transport = getattr(getattr(websocket._receive, "__self__", None), "transport", None)
+    return transport if isinstance(transport, asyncio.WriteTransport) else None
+
+
+class Viewer:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.transport = _raw_transport(websocket)
+        self.queue: asyncio.Queue | None = None if self.transport else asyncio.Queue()
+        self.started = False
+        self.skipping = False
+        self.ended: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def end(self, code: int, reason: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result((code, reason))
+
+    def _backlog(self) -> int:
+        if self.transport is not None:
+            return -1 if self.transport.is_closing() else self.transport.get_write_buffer_size()
+        return self.queue.qsize() * 20_000
+
+    def send(self, frame: bytes, payload: bytes | str, key: bool) -> None:
+        backlog = self._backlog()
+        if backlog < 0:
+            return
+        if backlog > MAX_BUFFER or (self.skipping and not key):
+            self.skipping = True
+            metrics.live_dropped.inc()
+            return
+        self.skipping = False
+        if self.transport is not None:
+            self.transport.write(frame)
+        else:
+            self.queue.put_nowait(payload)
+
+    def start(self, hello: str, init: bytes, gop: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        self.send(ws_frame(hello.encode(), text=True), hello, True)
+        self.send(ws_frame(init), init, True)
+        for frame, payload in gop:
+            self.send(frame, payload, False)
+
+    async def relay(self) -> None:
+        """Without a raw socket: send what the feed queued, through ASGI."""
+        if self.queue is None:
+            return
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, str):
+                await self.websocket.send_text(item)
+            else:
+                await self.websocket.send_bytes(item)
+
+
+class _Inotify:
+    """Wakes a feed when a file is renamed into its folder (how fragments are written)."""
+
+    IN_MOVED_TO = 0x00000080
+
+    def __init__(self, folder: Path, event: asyncio.Event) -> None:
+        self.fd = -1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+            if fd < 0:
+                return
+            if libc.inotify_add_watch(fd, str(folder).encode(), self.IN_MOVED_TO) < 0:
+                os.close(fd)
+                return
+        except (OSError, AttributeError):
+            return
+        self.fd, self.event = fd, event
+        asyncio.get_running_loop().add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        self.event.set()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Feed:
+    """One camera's live video in this process: read once, sent to every viewer."""
+
+    def __init__(self, hub: LiveHub, code: str, folder: Path) -> None:
+        self.hub, self.code, self.folder = hub, code, folder
+        self.viewers: set[Viewer] = set()
+        self.generation: str | None = None
+        self.hello = ""
+        self.init = b""
+        self.gop: list[tuple[bytes, bytes]] = []
+        self.task: asyncio.Task | None = None
+
+    def join(self, viewer: Viewer) -> None:
+        self.viewers.add(viewer)
+        if self.gop:
+            viewer.start(self.hello, self.init, self.gop)
+        else:
+            waiting = json.dumps({"status": "waiting"})
+            viewer.send(ws_frame(waiting.encode(), text=True), waiting, True)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+
+    def leave(self, viewer: Viewer) -> None:
+        self.viewers.discard(viewer)
+
+    def _end_all(self, code: int, reason: str) -> None:
+        for viewer in list(self.viewers):
+            viewer.end(code, reason)
+        self.viewers.clear()
+
+    async def _run(self) -> None:
+        wake = asyncio.Event()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        watcher = _Inotify(self.folder, wake)
+        try:
+            await self._pump(wake)
+        except Exception:
+            log.exception("live feed of %s failed", self.code)
+            self._end_all(RESTART, "the live feed restarted")
+        finally:
+            watcher.close()
+            if self.hub.feeds.get(self.code) is self and not self.viewers:
+                del self.hub.feeds[self.code]
+
+    async def _pump(self, wake: asyncio.Event) -> None:
+        seq: int | None = None
+        since = time.monotonic()
+        next_touch = next_index = 0.0
+        while self.viewers:
+            now = time.monotonic()
+            if now >= next_touch:
+                touch(self.folder, WANT_FILE)  # the recorder writes live fragments while this is fresh
+                next_touch = now + WANT_RENEW_S
+            if seq is None or now >= next_index:
+                next_index = now + INDEX_EVERY_S
+                seq = self._follow_index(seq, since)
+                if seq is None:
+                    await asyncio.sleep(0.2)
+                    continue
+            try:
+                with open(self.folder / f"f{seq}.m4s", "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), POLL_S)
+                except TimeoutError:
+                    pass
+                continue
+            seq += 1
+            arrived, key, payload = split_fragment(data)
+            if key:
+                self.gop = []
+            elif not self.gop:
+                continue  # joined between keyframes: wait for the next one
+            frame = ws_frame(payload)
+            self.gop.append((frame, payload))
+            for viewer in list(self.viewers):
+                if viewer.started:
+                    viewer.send(frame, payload, key)
+                elif key:
+                    viewer.start(self.hello, self.init, self.gop)
+            if arrived is not None and self.viewers:
+                metrics.live_delay.observe(max(0.0, time.time() - arrived))
+
+    def _follow_index(self, seq: int | None, since: float) -> int | None:
+        """Where to read next, from the index: the newest keyframe at first, after a camera
+        restart (viewers reconnect) or when fragments were deleted before we read them."""
+        index = read_index(self.folder)
+        if not index or not index.get("codec") or not index.get("keyframes"):
+            if seq is None and time.monotonic() - since > WAIT_FOR_VIDEO_S:
+                self._end_all(NO_VIDEO, "no live video from this camera")
+            return seq
+        if index["generation"] != self.generation:
+            if self.generation is not None:
+                self._end_all(RESTART, "the camera reconnected")
+                self.generation = None
+                return None
+            try:
+                self.init = (self.folder / "init.mp4").read_bytes()
+            except FileNotFoundError:
+                return None
+            self.generation = index["generation"]
+            self.hello = json.dumps({"status": "live", "codec": index["codec"], "generation": self.generation})
+            self.gop = []
+            return index["keyframes"][-1]
+        if seq is None or seq < index.get("oldest", 0):
+            self.gop = []
+            return index["keyframes"][-1]
+        return seq
+
+
+class LiveHub:
+    """The live feeds of one web process (``app.state.live_hub``)."""
+
+    def __init__(self, media_dir: Path) -> None:
+        self.media_dir = media_dir
+        self.feeds: dict[str, Feed] = {}
+
+    def join(self, code: str, viewer: Viewer) -> Feed:
+        feed = self.feeds.get(code)
+        if feed is None:
+            feed = self.feeds[code] = Feed(self, code, live_folder(self.media_dir, code))
+        feed.join(viewer)
+        return feed
+
+
+def hub_of(app) -> LiveHub:
+    hub = getattr(app.state, "live_hub", None)
+    if hub is None or hub.media_dir != app.state.settings.media_dir:
+        hub = app.state.live_hub = LiveHub(app.state.settings.media_dir)
+    return hub
+
+
 @router.websocket("/cameras/{code}/live.ws")
 async def live(websocket: WebSocket, code: str, principal: Principal = Depends(ws_viewer)):
     app = websocket.app
@@ -64,23 +319,36 @@ async def live(websocket: WebSocket, code: str, principal: Principal = Depends(w
     await websocket.accept()
     started = time.time()
     await run_in_threadpool(_audit, factory, actor, area_path, LiveViewStarted(code=code))
+    viewer = Viewer(websocket)
+    feed = hub_of(app).join(code, viewer)
+    metrics.live_viewers.inc()
     recheck = functools.partial(_check, factory, settings, token, code)
-    sender = asyncio.create_task(_send(websocket, live_folder(settings.media_dir, code), recheck))
-    watcher = asyncio.create_task(_until_disconnect(websocket))
+    tasks = {asyncio.create_task(_until_disconnect(websocket)), asyncio.create_task(_recheck(viewer, recheck))}
+    if viewer.queue is not None:
+        tasks.add(asyncio.create_task(viewer.relay()))
     reason = "viewer left"
     try:
-        done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if sender in done and sender.exception() is None:
-            reason = sender.result()
+        done, _ = await asyncio.wait(tasks | {viewer.ended}, return_when=asyncio.FIRST_COMPLETED)
+        if viewer.ended in done:
+            code_, reason = viewer.ended.result()
+            if viewer.queue is not None:  # let the relay send what is queued before the close
+                while not viewer.queue.empty():
+                    await asyncio.sleep(0.01)
+            try:
+                await websocket.close(code=code_, reason=reason)
+            except RuntimeError:
+                pass  # the viewer had already gone
     finally:
-        for task in (sender, watcher):
+        feed.leave(viewer)
+        metrics.live_viewers.dec()
+        for task in tasks:
             task.cancel()
         await run_in_threadpool(_audit, factory, actor, area_path,
                                 LiveViewEnded(code=code, seconds=round(time.time() - started, 1), reason=reason))
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
-    """Viewers send nothing; this notices when they leave, even while no fragment is due."""
+    """Viewers send nothing; this notices when they leave, even while no frame is due."""
     try:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
@@ -88,46 +356,10 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         pass
 
 
-async def _send(websocket: WebSocket, folder: Path, recheck) -> str:
-    deadline = time.monotonic() + WAIT_FOR_VIDEO_S
-    index = read_index(folder)
-    while index is None or not index.get("keyframes") or not index.get("codec"):
-        if time.monotonic() > deadline:
-            await websocket.close(code=NO_VIDEO, reason="no live video from this camera")
-            return "no video"
-        await websocket.send_text(json.dumps({"status": "waiting"}))
-        await asyncio.sleep(0.5)
-        index = read_index(folder)
-    generation = index["generation"]
-    await websocket.send_text(json.dumps({"status": "live", "codec": index["codec"], "generation": generation}))
-    await websocket.send_bytes((folder / "init.mp4").read_bytes())
-    seq = index["keyframes"][-1]  # join at the newest keyframe
-    sent_since_index = 0
-    next_check = time.monotonic() + RECHECK_S
+async def _recheck(viewer: Viewer, recheck) -> None:
+    """Whether or not frames flow: a viewer who reads slowly on purpose must not outstay their grant."""
     while True:
-        # Checked on every pass, whether or not a fragment is waiting: a viewer who reads slowly
-        # on purpose must not outstay their grant.
-        if time.monotonic() > next_check:
-            next_check = time.monotonic() + RECHECK_S
-            if await run_in_threadpool(recheck) is None:
-                await websocket.close(code=GRANT_ENDED, reason="access ended")
-                return "access ended"
-        if sent_since_index < MAX_LAG:
-            try:
-                data = (folder / f"f{seq}.m4s").read_bytes()
-            except FileNotFoundError:
-                data = None  # not written yet, or the camera restarted: the index says which
-            if data is not None:
-                await websocket.send_bytes(data)
-                seq += 1
-                sent_since_index += 1
-                continue
-        index = read_index(folder)
-        sent_since_index = 0
-        if index is None or index["generation"] != generation:
-            await websocket.close(code=RESTART, reason="the camera reconnected")
-            return "camera restarted"
-        if seq < index["latest"] - MAX_LAG:  # fell behind: jump to the newest keyframe
-            seq = index["keyframes"][-1]
-        elif seq > index["latest"]:
-            await asyncio.sleep(POLL_S)
+        await asyncio.sleep(RECHECK_S)
+        if await run_in_threadpool(recheck) is None:
+            viewer.end(GRANT_ENDED, "access ended")
+            return

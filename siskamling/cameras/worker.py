@@ -45,10 +45,11 @@ def recorder_main(settings_json: str, camera_id: int, code: str) -> None:
         source = cameras.source_for(db_session=db, camera_id=camera_id, settings=settings)
     if source is None:
         return
-    url, credentials = source
+    url, substream_url, credentials = source
     recorder = CameraRecorder(
-        code=code, url=url, credentials=credentials,
-        config=RecorderConfig(media_dir=settings.media_dir, segment_seconds=settings.segment_seconds),
+        code=code, url=url, credentials=credentials, substream_url=substream_url,
+        config=RecorderConfig(media_dir=settings.media_dir, segment_seconds=settings.segment_seconds,
+                              analytics_fps=settings.analytics_fps),
         callbacks=DatabaseCallbacks(factory, camera_id, settings, lambda: stopping["flag"]).callbacks(),
     )
     recorder.run()
@@ -62,7 +63,16 @@ class DatabaseCallbacks:
     should_stop: object
 
     def callbacks(self) -> Callbacks:
-        return Callbacks(on_segment=self.segment, on_health=self.health, should_stop=self.should_stop)
+        return Callbacks(on_segment=self.segment, on_health=self.health, should_stop=self.should_stop,
+                         on_motion_start=self.motion_start, on_motion_end=self.motion_end)
+
+    def motion_start(self, at) -> int:
+        with session_scope(self.factory) as db:
+            return cameras.start_motion(db_session=db, camera_id=self.camera_id, started_at=at)
+
+    def motion_end(self, event_id: int, at, score: float) -> None:
+        with session_scope(self.factory) as db:
+            cameras.end_motion(db_session=db, event_id=event_id, ended_at=at, score=score)
 
     def segment(self, started_at, ended_at, path, size) -> None:
         relative = str(path.relative_to(self.settings.media_dir))

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         5, ge=0, description="recordings are deleted oldest first (never held ones) to keep this much disk free"
     )
     segment_seconds: float = Field(10, ge=1, le=600, description="length of one recording segment")
+    analytics_fps: float = Field(
+        5, ge=0, le=30, description="decoded frames per second of each camera's sub-stream handed to analytics "
+        "(motion detection); 0 turns decoding off"
+    )
     demo_accounts_file: Path | None = Field(
         None, description="where `siskamling demo` keeps the generated demo passwords"
     )
