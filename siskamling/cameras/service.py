@@ -25,6 +25,7 @@ from siskamling.audit.service import Actor
 from siskamling.cameras.live import live_folder
 from siskamling.cameras.models import (
     Camera,
+    CameraEvent,
     CameraHealthEvent,
     CameraShare,
     EvidenceExport,
@@ -438,12 +439,25 @@ def health_history(*, db_session: Session, camera_id: int, limit: int = 50) -> l
                                    .order_by(CameraHealthEvent.at.desc()).limit(limit)))
 
 
-def source_for(*, db_session: Session, camera_id: int, settings: Settings) -> tuple[str, tuple[str, str] | None] | None:
-    """What a recorder opens: the stream address and the decrypted credentials."""
+def source_for(*, db_session: Session, camera_id: int,
+               settings: Settings) -> tuple[str, str | None, tuple[str, str] | None] | None:
+    """What a recorder opens: the stream address, the sub-stream's, and the decrypted credentials."""
     camera = db_session.get(Camera, camera_id)
     if camera is None:
         return None
-    return camera.stream_url, open_credentials(settings, camera)
+    return camera.stream_url, camera.substream_url, open_credentials(settings, camera)
+
+
+def start_motion(*, db_session: Session, camera_id: int, started_at) -> int:
+    """Motion began: an open event on the camera's timeline (its id is the handle to end it)."""
+    event = CameraEvent(camera_id=camera_id, kind="motion", started_at=started_at, score=0.0)
+    db_session.add(event)
+    db_session.flush()
+    return event.id
+
+
+def end_motion(*, db_session: Session, event_id: int, ended_at, score: float) -> None:
+    db_session.execute(update(CameraEvent).where(CameraEvent.id == event_id).values(ended_at=ended_at, score=score))
 
 
 def code_of(*, db_session: Session, camera_id: int) -> str | None:
