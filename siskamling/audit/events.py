@@ -176,6 +176,16 @@ class CameraChanged(CameraAction):
 
 
 @dataclass(frozen=True)
+class CameraProbed(CameraAction):
+    """A camera manager checked the camera's connection: the probe's status for the main stream
+    (and the sub-stream, if it has one). Never the address, the login or the probe's message."""
+
+    action: ClassVar[str] = "camera.probed"
+    status: str
+    substream_status: str | None = None
+
+
+@dataclass(frozen=True)
 class CameraWallOpened(AuditAction):
     """Someone opened the camera wall: which cameras they could then watch."""
 

@@ -1,4 +1,5 @@
-"""Camera pages: the list of cameras a user may watch, and registration for operators."""
+"""Camera pages: the list of cameras a user may watch, and registration and connection checks
+for operators."""
 
 from __future__ import annotations
 
@@ -8,20 +9,31 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from siskamling.audit import service as audit
 from siskamling.audit.events import CameraWallOpened
 from siskamling.cameras import schemas
 from siskamling.cameras import service as cameras
-from siskamling.cameras.api import CameraManager, CurrentCamera, LiveCamera
-from siskamling.cameras.models import Owner, Purpose, SiteType
+from siskamling.cameras.api import (
+    PROBE_TIMEOUT_S,
+    CameraCheckOut,
+    CameraManager,
+    CurrentCamera,
+    LiveCamera,
+    ManagedCamera,
+    check_connection,
+)
+from siskamling.cameras.models import Camera, Owner, Purpose, SiteType
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
 from siskamling.core.errors import DomainError, NotFound
 from siskamling.core.i18n import gettext as _
 from siskamling.core.permissions import SHAREABLE_ROLES, Permission
+from siskamling.core.scope import Principal
 from siskamling.core.web import render, translated
 
 router = APIRouter(include_in_schema=False)  # HTML pages; the JSON API is in api.py
+PROBE_SECONDS = round(PROBE_TIMEOUT_S)  # what the pages tell a user a connection check may take
 
 
 @router.get("/cameras")
@@ -42,7 +54,7 @@ def _without_credentials(url: str) -> str:
 def _form_page(request: Request, form: dict, error: str | None = None, status_code: int = 200):
     return render(request, "cameras/form.html", {
         "form": form, "error": error, "site_types": list(SiteType), "owners": list(Owner),
-        "share_levels": schemas.SHARE_LEVELS, "roles": sorted(SHAREABLE_ROLES),
+        "share_levels": schemas.SHARE_LEVELS, "roles": sorted(SHAREABLE_ROLES), "probe_seconds": PROBE_SECONDS,
     }, status_code=status_code)
 
 
@@ -79,12 +91,14 @@ def camera_create(request: Request, db: SessionDep, settings: SettingsDep, princ
                   username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
                   retention_days: Annotated[str, Form()] = "30", share_level: Annotated[str, Form()] = "kelurahan",
                   share_neighbours: Annotated[bool, Form()] = False,
-                  live_roles: Annotated[list[str], Form()] = (), recording_roles: Annotated[list[str], Form()] = ()):
+                  live_roles: Annotated[list[str], Form()] = (), recording_roles: Annotated[list[str], Form()] = (),
+                  probe: Annotated[bool, Form()] = False):
     form = dict(code=code, name=name, lat=lat, lon=lon, site_type=site_type, owner=owner, stream_url=stream_url,
                 substream_url=substream_url or None, username=username or None, password=password or None,
                 retention_days=retention_days, share_level=share_level, share_neighbours=share_neighbours,
                 live_roles=list(live_roles), recording_roles=list(recording_roles))
-    shown = {**form, "password": None, "stream_url": _without_credentials(stream_url)}  # never sent back
+    # the password is never sent back; "probe" is a choice of the form, not part of CameraIn
+    shown = {**form, "password": None, "stream_url": _without_credentials(stream_url), "probe": probe}
     try:
         data = schemas.CameraIn(**form)
         camera = cameras.register(db_session=db, data=data, actor=actor_of(request, principal), settings=settings,
@@ -94,11 +108,28 @@ def camera_create(request: Request, db: SessionDep, settings: SettingsDep, princ
         return _form_page(request, shown, _("Some fields are missing or invalid: %(fields)s") % {"fields": fields}, 422)
     except DomainError as exc:
         return _form_page(request, shown, translated(exc), exc.status_code)
-    return RedirectResponse(f"/cameras/{camera.code}", status_code=303)
+    if not probe:
+        return RedirectResponse(f"/cameras/{camera.code}", status_code=303)
+    # registered whatever the check finds: cameras are often registered before they are installed
+    check = check_connection(db_session=db, settings=settings, camera=camera, actor=actor_of(request, principal))
+    return _detail_page(request, db, principal, camera, check=check, registered=True, status_code=201)
 
 
 @router.get("/cameras/{code}")
 def camera_page(request: Request, camera: CurrentCamera, db: SessionDep, principal: CurrentUser):
+    return _detail_page(request, db, principal, camera)
+
+
+@router.post("/cameras/{code}/probe")
+def camera_probe(request: Request, camera: ManagedCamera, db: SessionDep, settings: SettingsDep,
+                 principal: CameraManager):
+    """The camera page's "Check connection": the page again, with what the probe found."""
+    check = check_connection(db_session=db, settings=settings, camera=camera, actor=actor_of(request, principal))
+    return _detail_page(request, db, principal, camera, check=check)
+
+
+def _detail_page(request: Request, db: Session, principal: Principal, camera: Camera, *,
+                 check: CameraCheckOut | None = None, registered: bool = False, status_code: int = 200):
     manager = cameras.manages(principal, camera)
     allowed = cameras.allowed_purposes(db, principal, [camera.id])[camera.id]
     may_play, may_watch = Purpose.recordings in allowed, Purpose.live in allowed
@@ -109,4 +140,7 @@ def camera_page(request: Request, camera: CurrentCamera, db: SessionDep, princip
         "holds": cameras.holds(db_session=db, camera_id=camera.id) if manager else [],
         "uptime": cameras.uptime_by_day(db_session=db, camera_id=camera.id) if manager else [],
         "recorded": cameras.recorded_spans(db_session=db, camera_id=camera.id) if may_play else None,
-    })
+        "check": check, "registered": registered, "probe_seconds": PROBE_SECONDS,
+        # also shown after a POST (a check, a registration): the language switch returns to the page
+        "path": f"/cameras/{camera.code}",
+    }, status_code=status_code)

@@ -71,6 +71,18 @@ HEALTH_LABELS = {
 }
 
 
+PROBE_LABELS = {  # siskamling.cameras.probe.Status
+    "online": N_("Online"), "unreachable": N_("Unreachable"), "unauthorized": N_("Username or password refused"),
+    "not_found": N_("Stream not found at this address"), "unsupported_codec": N_("Unsupported video codec"),
+    "no_video": N_("No video in the stream"), "timeout": N_("No answer in time"),
+    "bad_url": N_("Invalid stream address"), "error": N_("Stream error"),
+}
+
+
+def probe_label(status: str) -> str:
+    return gettext(PROBE_LABELS[status]) if status in PROBE_LABELS else status
+
+
 def health_label(health: str) -> str:
     return gettext(HEALTH_LABELS[health]) if health in HEALTH_LABELS else health
 
