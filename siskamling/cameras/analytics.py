@@ -40,7 +40,7 @@ class Consumer(Protocol):
 @dataclass
 class MotionSettings:
     pixel_delta: int = 25  # grey levels a pixel must change by to count as changed
-    area: float = 0.01  # share of the picture that must change: motion
+    area: float = 0.003  # share of the picture that must change: motion (a person far off is ~0.5 %)
     min_samples: int = 2  # consecutive samples above `area` to start an event
     quiet_s: float = 3.0  # an event ends after this long without motion
 

@@ -236,7 +236,10 @@ class CameraRecorder:
 
     def _open(self, url: str | None = None):
         url = url or self.url
-        options = {"rtsp_transport": self.config.rtsp_transport} if url.startswith("rtsp") else {}
+        # A camera's SDP or playlist says most of what FFmpeg needs: one second of analysis, not five.
+        options = {"analyzeduration": "1000000"}
+        if url.startswith("rtsp"):
+            options["rtsp_transport"] = self.config.rtsp_transport
         try:
             return av.open(source_url(url, self.credentials), options=options,
                            timeout=(self.config.open_timeout_s, self.config.stall_timeout_s))
