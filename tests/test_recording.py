@@ -223,6 +223,30 @@ def test_recorder_keeps_a_fresh_snapshot(tmp_path):
     assert (frame.width, frame.height) == (768, 432)
 
 
+def test_snapshots_are_decoded_only_while_someone_looks(tmp_path):
+    import threading
+
+    from siskamling.cameras.live import WANT_SNAPSHOT_FILE, touch
+
+    snapshot = tmp_path / "live" / "CAM-S" / "snapshot.jpg"
+    stop = threading.Event()
+    recorder = CameraRecorder(code="CAM-S", url=f"file://{video()}", credentials=None,
+                              config=RecorderConfig(media_dir=tmp_path),
+                              callbacks=Callbacks(on_segment=lambda *a: None, on_health=lambda r: None,
+                                                  should_stop=stop.is_set))
+    thread = threading.Thread(target=recorder.run)
+    thread.start()
+    try:
+        first = wait_for(lambda: snapshot.exists() and snapshot.stat().st_mtime_ns, interval=0.1)
+        time.sleep(3.0)  # keyframes every second, nobody looking: no decoding
+        assert snapshot.stat().st_mtime_ns == first
+        touch(snapshot.parent, WANT_SNAPSHOT_FILE)  # what the snapshot endpoint does
+        wait_for(lambda: snapshot.stat().st_mtime_ns != first, timeout=3.0, interval=0.1)
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_snapshots_follow_the_live_sharing_rule(db, settings, login_as):
     from siskamling.accounts import service as accounts
     from tests.helpers import html

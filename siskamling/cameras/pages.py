@@ -3,6 +3,7 @@ for operators."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from siskamling.cameras.api import (
     ManagedCamera,
     check_connection,
 )
+from siskamling.cameras.live import WANT_SNAPSHOT_FILE, touch
 from siskamling.cameras.models import Camera, Owner, Purpose, SiteType
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
 from siskamling.core.errors import DomainError, NotFound
@@ -67,12 +69,31 @@ def camera_wall(request: Request, db: SessionDep, principal: CurrentUser):
     return render(request, "cameras/wall.html", {"cameras": live})
 
 
+SNAPSHOT_FRESH_S = 2.0
+SNAPSHOT_WAIT_S = 2.5
+
+
+def _age(path) -> float | None:
+    try:
+        return max(0.0, time.time() - path.stat().st_mtime)
+    except FileNotFoundError:
+        return None
+
+
 @router.get("/cameras/{code}/snapshot.jpg")
-def camera_snapshot(camera: LiveCamera, settings: SettingsDep):
+async def camera_snapshot(camera: LiveCamera, settings: SettingsDep, db: SessionDep):
+    """The newest picture. Recorders decode snapshots only while someone looks: asking renews that
+    interest, and an old picture waits (up to 2.5 s, one keyframe interval) for a fresh one."""
     path = cameras.snapshot_path(settings, camera)
-    if not path.exists():
+    db.commit()  # authorised; no transaction (on SQLite, a lock) held while waiting
+    touch(path.parent, WANT_SNAPSHOT_FILE)
+    age = _age(path)
+    deadline = time.monotonic() + SNAPSHOT_WAIT_S
+    while (age is None or age > SNAPSHOT_FRESH_S) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        age = _age(path)
+    if age is None:
         raise NotFound("No picture from this camera yet")
-    age = max(0.0, time.time() - path.stat().st_mtime)
     return Response(path.read_bytes(), media_type="image/jpeg",
                     headers={"Cache-Control": "no-store, private", "X-Snapshot-Age": f"{age:.1f}"})
 
