@@ -20,6 +20,7 @@ from siskamling.areas import pages as areas_pages
 from siskamling.audit import api as audit_api
 from siskamling.audit import pages as audit_pages
 from siskamling.cameras import api as cameras_api
+from siskamling.cameras import hls as cameras_hls
 from siskamling.cameras import pages as cameras_pages
 from siskamling.cameras import recordings as cameras_recordings
 from siskamling.cameras import stream as cameras_stream
@@ -95,7 +96,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=4)  # level 9 tripled its latency
     for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream, cameras_recordings, events_api):
+                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -230,6 +230,7 @@ class LiveWriter:
         self.seq = 0
         self.oldest = 1
         self.keyframes: list[tuple[int, float]] = []
+        self.keyframe_count = 0  # written since the recorder connected: numbers HLS segments
         self.first_dts = None
         self.last_dts = None
         self.last_duration = self.timescale // 15
@@ -241,7 +242,10 @@ class LiveWriter:
     def write(self, packet, arrived: float) -> None:
         """One frame, as soon as it arrives; ``arrived`` is the wall time the packet was read."""
         if packet.is_keyframe:
-            self.active = wanted(self.folder, WANT_FILE, arrived)
+            was_active, self.active = self.active, wanted(self.folder, WANT_FILE, arrived)
+            if was_active and not self.active:  # nobody watches any more: nobody may join this past
+                (self.folder / "index.json").unlink(missing_ok=True)
+                self.keyframes = []
             if self.active and not self.init_written:
                 self._atomic("init.mp4", self.init)
                 self.init_written = True
@@ -271,6 +275,7 @@ class LiveWriter:
 
     def _keyframe(self, t: float) -> None:
         self.keyframes.append((self.seq, t))
+        self.keyframe_count += 1
         keep = [(s, kt) for s, kt in self.keyframes if kt >= t - KEEP_SECONDS] or self.keyframes[-1:]
         for seq in range(self.oldest, keep[0][0]):
             (self.folder / f"f{seq}.m4s").unlink(missing_ok=True)
@@ -278,6 +283,7 @@ class LiveWriter:
         self._atomic("index.json", json.dumps({
             "generation": self.generation, "codec": self.codec, "latest": self.seq, "oldest": self.oldest,
             "keyframes": [s for s, _ in keep], "times": [round(kt, 3) for _, kt in keep], "updated": time.time(),
+            "keyframe_number": self.keyframe_count - len(keep),
         }).encode())
 
     def _atomic(self, name: str, data: bytes) -> None:

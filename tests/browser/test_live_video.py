@@ -92,3 +92,47 @@ def test_live_tile_plays_in_chromium_and_the_session_is_audited(site, chromium_b
     while actions()[-1:] != ["camera.live_ended"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert actions()[-2:] == ["camera.live_started", "camera.live_ended"]
+
+
+def _log_in(page, url, accounts, username="ketua.rt"):
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", accounts[username].password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(url + "/")
+
+
+def test_without_media_source_extensions_the_page_falls_back_to_hls(site, chromium_browser):
+    url, accounts, _ = site
+    page = new_page(chromium_browser, url)
+    # What an iPhone before iOS 17.1 looks like to the page: no MSE, a native HLS player.
+    page.add_init_script("delete window.MediaSource; HTMLMediaElement.prototype.canPlayType = "
+                         "function (t) { return t.indexOf('mpegurl') >= 0 ? 'maybe' : ''; };")
+    _log_in(page, url, accounts)
+    page.goto(url + "/cameras/LIVE-1")
+    page.wait_for_function("() => document.getElementById('live').dataset.state === 'hls'")
+    assert page.evaluate("() => document.getElementById('live').getAttribute('src')") == "/cameras/LIVE-1/live.m3u8"
+    assert page.inner_text("#live-status") != ""
+    page.context.close()
+
+
+def test_ffmpegs_hls_player_plays_the_live_playlist_with_the_viewers_login(site, chromium_browser):
+    import av
+
+    url, accounts, _ = site
+    page = new_page(chromium_browser, url)
+    _log_in(page, url, accounts)
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    page.context.close()
+    container = av.open(url + "/cameras/LIVE-1/live.m3u8", timeout=20,
+                        options={"headers": f"Cookie: {cookies}\r\n", "live_start_index": "0"})
+    frames = []
+    for frame in container.decode(video=0):
+        frames.append(frame.time)
+        if len(frames) >= 25:
+            break
+    container.close()
+    assert len(frames) == 25 and frames[-1] > frames[0], "a real HLS client follows the playlist across segments"
+    # A copied link without the login gets the login page, not video.
+    with pytest.raises(av.error.InvalidDataError):
+        av.open(url + "/cameras/LIVE-1/live.m3u8", timeout=10)

@@ -5,7 +5,18 @@
   var status = document.getElementById("live-status");
   if (!video || !status) return;
   function say(state, text) { video.dataset.state = state; status.textContent = text || ""; }
-  if (!window.MediaSource) { say("unsupported", status.dataset.unsupported); return; }
+  if (!window.MediaSource) {
+    // No Media Source Extensions (older iPhones, some TVs): the browser's own HLS player, if any.
+    if (video.dataset.hls && video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = video.dataset.hls;
+      say("hls", status.dataset.hlsNote);
+      video.addEventListener("error", function () { say("unsupported", status.dataset.ended); });
+      var p = video.play(); if (p && p.catch) p.catch(function () {});
+    } else {
+      say("unsupported", status.dataset.unsupported);
+    }
+    return;
+  }
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + video.dataset.ws;
   var retry = 1000;
 
