@@ -47,15 +47,17 @@ def test_leases_give_each_camera_to_one_worker_and_move_it_when_one_dies(db, set
     one = register(db, settings, "CAM-1", "rtsp://10.0.0.1/a")
     two = register(db, settings, "CAM-2", "rtsp://10.0.0.2/a")
     a = cameras.claim_one(db_session=db, worker_id="worker-a", lease_seconds=20)
-    b = cameras.claim_one(db_session=db, worker_id="worker-b", lease_seconds=20)
+    b = cameras.claim_one(db_session=db, worker_id="worker-b", lease_seconds=1)
     assert {a, b} == {one.id, two.id}
     assert cameras.claim_one(db_session=db, worker_id="worker-c", lease_seconds=20) is None
     assert cameras.renew_leases(db_session=db, worker_id="worker-a", camera_ids=[a, b], lease_seconds=20) == {a}
-    with time_machine.travel(utcnow() + timedelta(seconds=25)):
-        # worker-b renewed nothing (it died); worker-a kept renewing
-        cameras.renew_leases(db_session=db, worker_id="worker-a", camera_ids=[a], lease_seconds=20)
-        assert cameras.claim_one(db_session=db, worker_id="worker-c", lease_seconds=20) == b
-        assert cameras.renew_leases(db_session=db, worker_id="worker-b", camera_ids=[b], lease_seconds=20) == set()
+    with time_machine.travel(utcnow() + timedelta(hours=1)):
+        # Leases run on the database's clock: a worker whose own clock is an hour fast steals nothing.
+        assert cameras.claim_one(db_session=db, worker_id="worker-c", lease_seconds=20) is None
+    time.sleep(1.2)  # worker-b renewed nothing (it died); worker-a kept renewing
+    cameras.renew_leases(db_session=db, worker_id="worker-a", camera_ids=[a], lease_seconds=20)
+    assert cameras.claim_one(db_session=db, worker_id="worker-c", lease_seconds=20) == b
+    assert cameras.renew_leases(db_session=db, worker_id="worker-b", camera_ids=[b], lease_seconds=20) == set()
 
 
 def test_disabled_camera_is_not_claimed_and_its_lease_is_lost(db, settings):

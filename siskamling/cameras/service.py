@@ -36,6 +36,7 @@ from siskamling.cameras.models import (
 )
 from siskamling.cameras.schemas import SHARE_LEVELS, CameraIn, CameraPatch
 from siskamling.core.config import Settings
+from siskamling.core.db import database_now
 from siskamling.core.errors import Conflict, Invalid, NotFound
 from siskamling.core.permissions import SHAREABLE_ROLES, Permission
 from siskamling.core.scope import Principal, in_scope, path_condition
@@ -350,8 +351,9 @@ def import_file(*, db_session: Session, path: Path, actor: Actor, settings: Sett
 
 def claim_one(*, db_session: Session, worker_id: str, lease_seconds: float) -> int | None:
     """Claim one enabled camera nobody holds (or whose holder's lease ran out). The conditional
-    UPDATE is the lock: of two workers racing for a camera, exactly one sees a row count of 1."""
-    now = utcnow()
+    UPDATE is the lock: of two workers racing for a camera, exactly one sees a row count of 1.
+    Leases run on the database's clock, so a worker whose clock is wrong cannot steal or keep one."""
+    now = database_now(db_session)
     free = (Camera.worker_id.is_(None)) | (Camera.lease_expires_at < now)
     candidates = db_session.scalars(
         select(Camera.id).where(Camera.enabled.is_(True), free).order_by(Camera.lease_expires_at.is_not(None),
@@ -375,7 +377,7 @@ def renew_leases(*, db_session: Session, worker_id: str, camera_ids: list[int], 
         return set()
     db_session.execute(
         update(Camera).where(Camera.id.in_(camera_ids), Camera.worker_id == worker_id, Camera.enabled.is_(True))
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .values(lease_expires_at=database_now(db_session) + timedelta(seconds=lease_seconds))
         .execution_options(synchronize_session=False)
     )
     held = db_session.scalars(select(Camera.id).where(Camera.id.in_(camera_ids), Camera.worker_id == worker_id,
