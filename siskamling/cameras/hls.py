@@ -26,7 +26,7 @@ from siskamling.cameras.api import LiveCamera
 from siskamling.cameras.live import WANT_FILE, live_folder, read_index, split_fragment, touch
 from siskamling.core.db import session_scope
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of
-from siskamling.core.errors import DomainError, NotFound
+from siskamling.core.errors import NotFound, Unavailable
 
 router = APIRouter(include_in_schema=False)
 PLAYLIST = "application/vnd.apple.mpegurl"
@@ -34,10 +34,6 @@ FRESH_S = 12.0  # an index older than this (several keyframe intervals): the rec
 WAIT_S = 4.0  # how long a first playlist request waits for the recorder to start
 SESSION_IDLE_S = 30.0
 NO_STORE = {"Cache-Control": "no-store, private"}
-
-
-class NoLiveVideo(DomainError):
-    status_code = 503
 
 
 def segments(index: dict) -> list[tuple[int, int, int, float]]:
@@ -71,7 +67,7 @@ async def _fresh_index(folder) -> dict:
         if index and time.time() - index.get("updated", 0) < FRESH_S and len(index.get("keyframes", [])) >= 2:
             return index
         if time.monotonic() > deadline:
-            raise NoLiveVideo("No live video from this camera right now")
+            raise Unavailable("No live video from this camera right now")
         await asyncio.sleep(0.2)
 
 
