@@ -226,6 +226,7 @@ class LiveWriter:
         self.annexb = not (extradata[:1] == b"\x01")  # avcC extradata: samples are length-prefixed
         self.timescale = timescale_of(self.init) if self.codec else 90000
         self.active = False
+        self.held: tuple[int, int, bytes, float] | None = None  # a keyframe waiting for its next packet
         self.init_written = False
         self.seq = 0
         self.oldest = 1
@@ -240,7 +241,17 @@ class LiveWriter:
         return self.codec is not None
 
     def write(self, packet, arrived: float) -> None:
-        """One frame, as soon as it arrives; ``arrived`` is the wall time the packet was read."""
+        """One frame, as soon as it arrives; ``arrived`` is the wall time the packet was read.
+
+        A keyframe waits for the next packet: cameras (x264 among them) often send a keyframe's
+        slices as two packets with one timestamp, which must be one sample. Other frames go out
+        at once."""
+        held, self.held = self.held, None
+        if held is not None:
+            if packet.dts == held[0]:
+                self._sample(held[0], held[1], held[2] + self._data(packet), True, held[3])
+                return
+            self._sample(*held[:3], True, held[3])
         if packet.is_keyframe:
             was_active, self.active = self.active, wanted(self.folder, WANT_FILE, arrived)
             if was_active and not self.active:  # nobody watches any more: nobody may join this past
@@ -251,22 +262,34 @@ class LiveWriter:
                 self.init_written = True
         if not self.active:
             return
-        if self.first_dts is None:
-            self.first_dts = packet.dts
-        dts = round((packet.dts - self.first_dts) * self.time_base * self.timescale)
         pts = packet.pts if packet.pts is not None else packet.dts
-        cts = max(0, round((pts - packet.dts) * self.time_base * self.timescale))
+        if packet.is_keyframe:
+            self.held = (packet.dts, pts, self._data(packet), arrived)
+        else:
+            self._sample(packet.dts, pts, self._data(packet), False, arrived)
+
+    def flush(self) -> None:
+        """Write a keyframe still waiting for its next packet (the stream ended)."""
+        held, self.held = self.held, None
+        if held is not None:
+            self._sample(*held[:3], True, held[3])
+
+    def _data(self, packet) -> bytes:
+        data = bytes(packet)
+        return annexb_to_avcc(data) if self.annexb else data
+
+    def _sample(self, packet_dts: int, packet_pts: int, sample: bytes, key: bool, arrived: float) -> None:
+        if self.first_dts is None:
+            self.first_dts = packet_dts
+        dts = round((packet_dts - self.first_dts) * self.time_base * self.timescale)
+        cts = max(0, round((packet_pts - packet_dts) * self.time_base * self.timescale))
         if self.last_dts is not None:
             if dts <= self.last_dts:
                 dts = self.last_dts + 1
             else:
                 self.last_duration = dts - self.last_dts
         self.last_dts = dts
-        sample = bytes(packet)
-        if self.annexb:
-            sample = annexb_to_avcc(sample)
         self.seq += 1
-        key = bool(packet.is_keyframe)
         body = moof_mdat(self.seq, dts, self.last_duration, cts, sample, key)
         self._atomic(f"f{self.seq}.m4s", HEADER.pack(HEADER.size, b"free", HEADER_TAG, arrived,
                                                       FLAG_KEYFRAME if key else 0) + body)
@@ -293,7 +316,7 @@ class LiveWriter:
         os.replace(tmp, self.folder / name)
 
     def close(self) -> None:
-        """Nothing is buffered: every frame is on disk when write() returns."""
+        self.flush()
 
 
 def read_index(folder: Path) -> dict | None:

@@ -83,7 +83,9 @@ def _raw_transport(websocket: WebSocket) -> asyncio.Transport | None:
     """The viewer's socket under uvicorn (its protocol object owns ``receive``); None elsewhere
     (the test client), where messages go through ASGI instead."""
     transport = getattr(getattr(websocket._receive, "__self__", None), "transport", None)
-    return transport if isinstance(transport, asyncio.WriteTransport) else None
+    # Duck-typed: uvloop's transports are not subclasses of asyncio's.
+    needed = ("write", "get_write_buffer_size", "is_closing")
+    return transport if all(callable(getattr(transport, name, None)) for name in needed) else None
 
 
 class Viewer:
@@ -254,7 +256,7 @@ class Feed:
                     viewer.send(frame, payload, key)
                 elif key:
                     viewer.start(self.hello, self.init, self.gop)
-            if arrived is not None and self.viewers:
+            if arrived is not None and self.viewers:  # written to every viewer's socket by now
                 metrics.live_delay.observe(max(0.0, time.time() - arrived))
 
     def _follow_index(self, seq: int | None, since: float) -> int | None:

@@ -110,9 +110,10 @@ def test_without_media_source_extensions_the_page_falls_back_to_hls(site, chromi
                          "function (t) { return t.indexOf('mpegurl') >= 0 ? 'maybe' : ''; };")
     _log_in(page, url, accounts)
     page.goto(url + "/cameras/LIVE-1")
-    page.wait_for_function("() => document.getElementById('live').dataset.state === 'hls'")
-    assert page.evaluate("() => document.getElementById('live').getAttribute('src')") == "/cameras/LIVE-1/live.m3u8"
-    assert page.inner_text("#live-status") != ""
+    # The page hands the playlist to the browser's own player (this Chromium has none, so it then
+    # reports an error: a real iPhone plays it; FFmpeg's HLS player does below).
+    page.wait_for_function("() => document.getElementById('live').getAttribute('src') === '/cameras/LIVE-1/live.m3u8'")
+    assert page.evaluate("() => document.getElementById('live').dataset.state") in ("hls", "unsupported")
     page.context.close()
 
 
