@@ -129,3 +129,28 @@ def test_logging_out_ends_a_live_view_even_for_a_slow_reader(live_camera, login_
             for _ in range(200):  # keeps reading: fragments may still be queued before the close
                 ws.receive_bytes()
     assert exc.value.code == 4403
+
+
+def test_a_duty_grant_ends_the_live_view_the_moment_it_ends(live_camera, login_as, db):
+    from datetime import timedelta
+
+    from siskamling.accounts import service as accounts
+    from siskamling.audit.service import Actor
+    from siskamling.core.time import utcnow
+    from tests.conftest import KEL_A
+
+    accounts.create_user(db_session=db, username="sari", full_name="Sari", password="kata sandi panjang",
+                         actor=Actor.system("t"))
+    accounts.add_grant(db_session=db, username="sari", role="ketua_rt", area_code=KEL_A + ".001.001",
+                       ends_at=utcnow() + timedelta(seconds=3), actor=Actor.system("t"))
+    db.commit()
+    sari = login_as("sari")
+    started = time.monotonic()
+    with pytest.raises(WebSocketDisconnect) as exc:
+        with sari.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
+            while json.loads(ws.receive_text())["status"] != "live":
+                pass
+            while True:
+                ws.receive_bytes()
+    assert exc.value.code == 4403
+    assert time.monotonic() - started < 15, "at the end of the duty, not at the next routine check a minute later"

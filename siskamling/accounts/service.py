@@ -140,6 +140,14 @@ def active_grants(*, db_session: Session, user_id: int, at: datetime | None = No
     return list(db_session.scalars(stmt))
 
 
+def next_grant_end(*, db_session: Session, user_id: int, after: datetime | None = None) -> datetime | None:
+    """When the first of the user's grants still running ends (a satpam's duty): a long-lived
+    connection checks its access again exactly then."""
+    after = after or utcnow()
+    return db_session.scalar(select(func.min(Grant.ends_at)).where(
+        Grant.user_id == user_id, Grant.revoked_at.is_(None), Grant.ends_at > after))
+
+
 def principal_for(*, db_session: Session, user: User, via_token: bool = False) -> Principal:
     grants = tuple(
         ScopeGrant(Role(g.role), g.area_path, g.area.code) for g in active_grants(db_session=db_session, user_id=user.id)
@@ -307,6 +315,13 @@ def resolve_session(*, db_session: Session, settings: Settings, token: str) -> L
         row.last_seen_at = now
         row.expires_at = now + timedelta(hours=settings.session_hours)
     return row
+
+
+def session_expires_at(*, db_session: Session, token: str | None) -> datetime | None:
+    if not token:
+        return None
+    return db_session.scalar(select(LoginSession.expires_at).where(
+        LoginSession.token_hash == security.sha256_hex(token)))
 
 
 def end_session(*, db_session: Session, session_row: LoginSession, actor: Actor) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from siskamling.accounts import service as accounts
 from siskamling.audit import service as audit
 from siskamling.audit.events import LiveViewEnded, LiveViewStarted
 from siskamling.audit.service import Actor
@@ -35,30 +36,38 @@ from siskamling.core.db import session_scope
 from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, ws_viewer
 from siskamling.core.errors import NotFound
 from siskamling.core.scope import Principal
+from siskamling.core.time import utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 POLL_S = 0.1  # without inotify (or when it misses a write on a network disk): look this often
 INDEX_EVERY_S = 1.0
-RECHECK_S = 15.0
+RECHECK_S = 60.0  # and exactly when a grant or the session ends
 MAX_BUFFER = 4 * 1024 * 1024  # bytes queued in a viewer's socket before they skip to the next keyframe
 WAIT_FOR_VIDEO_S = 10.0
 # Close codes the page understands (4000-4999 are the application's own).
 RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
 
 
-def _check(factory, settings, session_token: str | None, code: str) -> str | None:
+def _check(factory, settings, session_token: str | None, code: str) -> tuple[str, float] | None:
     """Re-read the login session, its user's grants and the camera: still allowed to watch it
-    live? Returns the camera's area path. A logout, an expired session or a grant that ended
-    closes the view."""
+    live? Returns the camera's area path and when to check again: at the latest RECHECK_S from
+    now, or the moment a grant of the user ends (a satpam's duty), or the session expires. A
+    logout, a revoked grant or a disabled account ends the view at the next check."""
     with session_scope(factory) as db:
         principal = principal_for_session_token(db, settings, session_token)
         if principal is None:
             return None
         try:
-            return cameras.get_visible(db_session=db, principal=principal, code=code, purposes=[Purpose.live]).area_path
+            area_path = cameras.get_visible(db_session=db, principal=principal, code=code,
+                                            purposes=[Purpose.live]).area_path
         except NotFound:
             return None
+        now = utcnow()
+        ends = [t for t in (accounts.next_grant_end(db_session=db, user_id=principal.user_id, after=now),
+                            accounts.session_expires_at(db_session=db, token=session_token)) if t is not None]
+    wait = min([RECHECK_S] + [(t - now).total_seconds() + 0.2 for t in ends])
+    return area_path, time.monotonic() + max(wait, 0.2)
 
 
 def _audit(factory, actor: Actor, area_path: str, event) -> None:
@@ -313,10 +322,11 @@ async def live(websocket: WebSocket, code: str, principal: Principal = Depends(w
     app = websocket.app
     factory, settings = app.state.session_factory, app.state.settings
     token = websocket.cookies.get(SESSION_COOKIE)
-    area_path = await run_in_threadpool(_check, factory, settings, token, code)
-    if area_path is None:
+    checked = await run_in_threadpool(_check, factory, settings, token, code)
+    if checked is None:
         await websocket.close(code=NOT_FOUND, reason="camera not found")
         return
+    area_path, next_check = checked
     actor = Actor(principal.user_id, principal.username, websocket.client.host if websocket.client else None)
     await websocket.accept()
     started = time.time()
@@ -325,7 +335,7 @@ async def live(websocket: WebSocket, code: str, principal: Principal = Depends(w
     feed = hub_of(app).join(code, viewer)
     metrics.live_viewers.inc()
     recheck = functools.partial(_check, factory, settings, token, code)
-    tasks = {asyncio.create_task(_until_disconnect(websocket)), asyncio.create_task(_recheck(viewer, recheck))}
+    tasks = {asyncio.create_task(_until_disconnect(websocket)), asyncio.create_task(_recheck(viewer, recheck, next_check))}
     if viewer.queue is not None:
         tasks.add(asyncio.create_task(viewer.relay()))
     reason = "viewer left"
@@ -358,10 +368,12 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         pass
 
 
-async def _recheck(viewer: Viewer, recheck) -> None:
+async def _recheck(viewer: Viewer, recheck, next_check: float) -> None:
     """Whether or not frames flow: a viewer who reads slowly on purpose must not outstay their grant."""
     while True:
-        await asyncio.sleep(RECHECK_S)
-        if await run_in_threadpool(recheck) is None:
+        await asyncio.sleep(max(0.0, next_check - time.monotonic()))
+        result = await run_in_threadpool(recheck)
+        if result is None:
             viewer.end(GRANT_ENDED, "access ended")
             return
+        next_check = result[1]
