@@ -217,12 +217,22 @@ class Feed:
         wake = asyncio.Event()
         self.folder.mkdir(parents=True, exist_ok=True)
         watcher = _Inotify(self.folder, wake)
+        loop = asyncio.get_running_loop()
+        ticker = None
+
+        def tick() -> None:  # the fallback when inotify misses a write (network disks) or is absent
+            nonlocal ticker
+            wake.set()
+            ticker = loop.call_later(POLL_S, tick)
+
+        tick()
         try:
             await self._pump(wake)
         except Exception:
             log.exception("live feed of %s failed", self.code)
             self._end_all(RESTART, "the live feed restarted")
         finally:
+            ticker.cancel()
             watcher.close()
             if self.hub.feeds.get(self.code) is self and not self.viewers:
                 del self.hub.feeds[self.code]
@@ -231,6 +241,7 @@ class Feed:
         seq: int | None = None
         since = time.monotonic()
         next_touch = next_index = 0.0
+        prefix = os.path.join(self.folder, "f")
         while self.viewers:
             now = time.monotonic()
             if now >= next_touch:
@@ -242,15 +253,12 @@ class Feed:
                 if seq is None:
                     await asyncio.sleep(0.2)
                     continue
+            wake.clear()
             try:
-                with open(self.folder / f"f{seq}.m4s", "rb") as f:
+                with open(f"{prefix}{seq}.m4s", "rb") as f:
                     data = f.read()
             except FileNotFoundError:
-                wake.clear()
-                try:
-                    await asyncio.wait_for(wake.wait(), POLL_S)
-                except TimeoutError:
-                    pass
+                await wake.wait()
                 continue
             seq += 1
             arrived, key, payload = split_fragment(data)
