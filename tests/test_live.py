@@ -154,3 +154,39 @@ def test_a_duty_grant_ends_the_live_view_the_moment_it_ends(live_camera, login_a
                 ws.receive_bytes()
     assert exc.value.code == 4403
     assert time.monotonic() - started < 15, "at the end of the duty, not at the next routine check a minute later"
+
+
+def test_a_keyframe_sent_as_two_packets_is_one_sample(rtsp_server, tmp_path):
+    # x264 behind GStreamer's payloader sends each keyframe as two packets with one timestamp
+    # (two IDR slices): the browser must get them as one frame, not two overlapping ones.
+    import struct
+
+    from siskamling.cameras.live import find_box
+
+    folder = tmp_path / "live" / "CAM-X"
+    touch(folder, WANT_FILE)
+    stop = time.monotonic() + 4.5
+    CameraRecorder(code="CAM-X", url=rtsp_server.url("live"), credentials=None,
+                   config=RecorderConfig(media_dir=tmp_path, analytics_fps=0),
+                   callbacks=Callbacks(on_segment=lambda *a: None, on_health=lambda r: None,
+                                       should_stop=lambda: time.monotonic() > stop)).run()
+    index = read_index(folder)
+    assert len(index["keyframes"]) >= 2
+    times, keys = [], []
+    for seq in range(index["keyframes"][0], index["latest"] + 1):
+        _, key, data = split_fragment((folder / f"f{seq}.m4s").read_bytes())
+        tfdt = find_box(data, ["moof", "traf", "tfdt"])
+        times.append(struct.unpack_from(">Q", data, tfdt[0] + 12)[0])
+        mdat = find_box(data, ["mdat"])
+        sample, i, slices = data[mdat[0] + 8:mdat[1]], 0, 0
+        while i < len(sample):
+            n = struct.unpack_from(">I", sample, i)[0]
+            slices += (sample[i + 4] & 0x1F) == 5
+            i += 4 + n
+        keys.append((key, slices))
+    steps = {b - a for a, b in zip(times, times[1:])}
+    assert steps == {6000}, f"one sample per frame at 15 fps on a 90 kHz clock, got steps {steps}"
+    # (the stream's very first keyframe comes whole, in one packet)
+    assert all(slices == 2 for slices in [n for key, n in keys if key][1:]), "both IDR slices in one sample"
+    assert [seq for seq, (key, _) in zip(range(index["keyframes"][0], index["latest"] + 1), keys) if key] == \
+        index["keyframes"], "the index lists exactly the keyframes"

@@ -227,6 +227,10 @@ class LiveWriter:
         self.timescale = timescale_of(self.init) if self.codec else 90000
         self.active = False
         self.held: tuple[int, int, bytes, float] | None = None  # a keyframe waiting for its next packet
+        self.splits_keyframes: bool | None = None  # unknown until three keyframes came whole, or one split
+        self.whole_keyframes = 0
+        self.last_packet_dts: int | None = None
+        self.last_was_key = False
         self.init_written = False
         self.seq = 0
         self.oldest = 1
@@ -243,15 +247,23 @@ class LiveWriter:
     def write(self, packet, arrived: float) -> None:
         """One frame, as soon as it arrives; ``arrived`` is the wall time the packet was read.
 
-        A keyframe waits for the next packet: cameras (x264 among them) often send a keyframe's
-        slices as two packets with one timestamp, which must be one sample. Other frames go out
-        at once."""
+        Some cameras (x264 among them) send a keyframe's slices as two packets with one
+        timestamp, which must be one sample: for those, a keyframe waits for the packet after it
+        (which follows within microseconds). Whether a camera does is learnt from its first
+        keyframes; every other frame goes out at once."""
         held, self.held = self.held, None
         if held is not None:
             if packet.dts == held[0]:
+                self.splits_keyframes = True
                 self._sample(held[0], held[1], held[2] + self._data(packet), True, held[3])
                 return
+            self.whole_keyframes += 1  # (a stream's very first keyframe often comes whole)
+            if self.whole_keyframes >= 3 and not self.splits_keyframes:
+                self.splits_keyframes = False
             self._sample(*held[:3], True, held[3])
+        elif packet.dts == self.last_packet_dts and self.last_was_key:
+            self.splits_keyframes = True  # learnt late: this one goes out as a sample of its own
+        self.last_packet_dts, self.last_was_key = packet.dts, bool(packet.is_keyframe)
         if packet.is_keyframe:
             was_active, self.active = self.active, wanted(self.folder, WANT_FILE, arrived)
             if was_active and not self.active:  # nobody watches any more: nobody may join this past
@@ -263,10 +275,10 @@ class LiveWriter:
         if not self.active:
             return
         pts = packet.pts if packet.pts is not None else packet.dts
-        if packet.is_keyframe:
+        if packet.is_keyframe and self.splits_keyframes is not False:
             self.held = (packet.dts, pts, self._data(packet), arrived)
         else:
-            self._sample(packet.dts, pts, self._data(packet), False, arrived)
+            self._sample(packet.dts, pts, self._data(packet), bool(packet.is_keyframe), arrived)
 
     def flush(self) -> None:
         """Write a keyframe still waiting for its next packet (the stream ended)."""
