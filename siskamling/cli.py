@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import secrets
+import signal
 import socket
 import sys
 from contextlib import contextmanager
@@ -98,6 +99,9 @@ def run_server(settings: Settings, engine) -> None:
         click.echo(f"warning: front-end libraries missing ({', '.join(missing())}); run ./run setup", err=True)
     app = create_app(settings, engine)
     worker = start_worker_process(settings) if settings.run_workers else None
+    # uvicorn re-raises SIGTERM with the handler it found once it has shut down: make that a
+    # normal exit, so the camera worker below is stopped too (systemd stops services with SIGTERM).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _serve(uvicorn, app, settings)
     finally:

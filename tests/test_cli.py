@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -210,3 +211,66 @@ def test_audit_verify_prints_a_head_to_check_later(city, run):
     seq = int(head.split(":")[0])
     later = run("audit", "verify", "--expect-head", f"{seq + 5}")
     assert later.exit_code == 1 and "rows were removed" in later.output
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (children of children included)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.add(pid)
+        except OSError:
+            pass
+    return alive
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_serve_stops_its_camera_worker_and_recorders(tmp_path, city, run, env, how):
+    import time
+
+    from tests.helpers import shared_data
+
+    cameras_csv = tmp_path / "cameras.csv"
+    cameras_csv.write_text("code,name,lat,lon,stream_url\n"
+                           f"CAM-1,Satu,-0.995,100.005,file://{shared_data() / 'video' / 'one-by-one-person-detection.mp4'}\n")
+    assert run("cameras", "import", str(cameras_csv)).exit_code == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "siskamling", "serve", "--port", str(port)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_alive(_descendants(proc.pid))) < 2 and time.monotonic() < deadline:  # worker + recorder
+            time.sleep(0.3)
+        children = _alive(_descendants(proc.pid))
+        assert len(children) >= 2, "serve started a worker, the worker a recorder"
+        os.kill(proc.pid, how)
+        proc.wait(30)
+        deadline = time.monotonic() + 40
+        while _alive(children) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert not _alive(children), "no worker or recorder outlives the server"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _alive(_descendants(proc.pid)):
+            os.kill(pid, signal.SIGKILL)

@@ -191,8 +191,9 @@ class Supervisor:
             self.shutdown()
 
 
-def worker_main(settings_json: str) -> None:
-    """Entry point of a worker process (started by ``serve``, or ``siskamling worker``)."""
+def worker_main(settings_json: str, parent_pid: int | None = None) -> None:
+    """Entry point of a worker process (started by ``serve``, or ``siskamling worker``). Started
+    by a server, it stops when that server is gone, even if the server was killed outright."""
     import siskamling.models  # noqa: F401
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s")
@@ -200,10 +201,12 @@ def worker_main(settings_json: str) -> None:
     stopping = {"flag": False}
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.__setitem__("flag", True))
-    Supervisor(settings).run(lambda: stopping["flag"])
+    orphaned = (lambda: os.getppid() != parent_pid) if parent_pid else (lambda: False)
+    Supervisor(settings).run(lambda: stopping["flag"] or orphaned())
 
 
 def start_worker_process(settings: Settings) -> multiprocessing.Process:
-    proc = SPAWN.Process(target=worker_main, args=(settings.model_dump_json(),), name="siskamling-worker", daemon=False)
+    proc = SPAWN.Process(target=worker_main, args=(settings.model_dump_json(), os.getpid()),
+                         name="siskamling-worker", daemon=False)
     proc.start()
     return proc
