@@ -252,7 +252,9 @@ class FileFeeder:
             out_pts = clock_time - src.get_base_time() + target["shift"]
             if out_pts - delta < 0:
                 continue
-            out = buf.copy()
+            # A buffer of its own for each media: PyGObject's buf.copy() hands back the same
+            # GstBuffer, so setting its timestamps for one mount would change them for the others.
+            out = buf.copy_region(COPY_ALL, 0, buf.get_size())
             out.pts = out_pts
             out.dts = out_pts - delta
             src.emit("push-buffer", out)
@@ -266,6 +268,7 @@ def _mpeg4(caps) -> bool:
 
 
 FEEDERS: dict[str, FileFeeder] = {}
+COPY_ALL = None  # Gst.BufferCopyFlags for a whole, separate copy; set by main()
 MAIN_LOOP = None
 
 
@@ -405,9 +408,11 @@ def permissions_for(user: str | None):
 
 
 def main(argv=None) -> int:
-    global GLib, Gst, GstRtsp, GstRtspServer, MAIN_LOOP
+    global GLib, Gst, GstRtsp, GstRtspServer, MAIN_LOOP, COPY_ALL
     args, mounts, logins = parse_args(argv)
     GLib, Gst, GstRtsp, GstRtspServer = import_gstreamer()
+    F = Gst.BufferCopyFlags
+    COPY_ALL = F.FLAGS | F.TIMESTAMPS | F.META | F.MEMORY
     if args.check:
         absent = [f"{n} ({pkg})" for n, pkg in OPTIONAL_ELEMENTS.items() if Gst.ElementFactory.find(n) is None]
         print(f"ok: {Gst.version_string()}" + (f"; optional elements absent: {', '.join(absent)}" if absent else ""))
