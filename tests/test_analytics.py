@@ -117,3 +117,18 @@ def test_a_worker_puts_motion_on_the_camera_timeline(rtsp_server, tmp_path):
     assert events and events[0].kind == "motion"
     assert all(e.ended_at is not None and e.ended_at >= e.started_at and e.score > 0 for e in events), \
         "a worker that stops closes its events"
+
+
+def test_a_frame_already_small_enough_gives_its_luma_plane_unconverted():
+    import av
+
+    from siskamling.cameras.analytics import luma
+
+    rng = np.random.default_rng(3)
+    picture = rng.integers(16, 235, (360, 640), dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(np.stack([picture] * 3, axis=-1), format="rgb24").reformat(format="yuv420p")
+    direct = luma(frame, (640, 360))
+    scaled = luma(frame, (320, 180))
+    assert direct.shape == (360, 640) and scaled.shape == (180, 320)
+    converted = frame.reformat(format="gray").to_ndarray().astype(int)
+    assert np.abs(direct.astype(int) - converted).mean() < 20, "the same picture, in studio range"

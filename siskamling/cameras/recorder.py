@@ -39,7 +39,8 @@ class RecorderConfig:
     segment_seconds: float = 10.0
     open_timeout_s: float = 8.0
     stall_timeout_s: float = 5.0  # no packet for this long: the stream is stalled (detected within 10 s)
-    health_interval_s: float = 2.0
+    health_interval_s: float = 5.0  # fps, bitrate, last frame to the database (the first after 2 s)
+    first_health_s: float = 2.0
     realtime_files: bool = True  # pace file:// sources like a live camera, looping at the end
     rtsp_transport: str = "tcp"
     analytics_fps: float = 5.0  # decoded frames per second handed to analytics (0: none)
@@ -303,7 +304,7 @@ class CameraRecorder:
               live: LiveWriter, tap: PacketTap | None = None) -> None:
         tb = float(stream.time_base)
         meter = Meter()
-        last_report = time.monotonic()
+        last_report = time.monotonic() - self.config.health_interval_s + self.config.first_health_s
         wall_start = None
         first_time = None
         for packet in container.demux(stream):
