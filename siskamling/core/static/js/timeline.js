@@ -34,9 +34,9 @@
       m: d.getUTCMinutes(), s: d.getUTCSeconds()};
   }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function local(ms) {  // a datetime-local value, Jakarta time
-    var p = parts(ms);
-    return p.Y + "-" + pad(p.M) + "-" + pad(p.D) + "T" + pad(p.h) + ":" + pad(p.m) + ":" + pad(p.s);
+  function local(ms) {  // a datetime-local value, Jakarta time, written as the browser writes one
+    var p = parts(ms);  // (no ":00" for whole minutes), so every copy of a time reads the same
+    return p.Y + "-" + pad(p.M) + "-" + pad(p.D) + "T" + pad(p.h) + ":" + pad(p.m) + (p.s ? ":" + pad(p.s) : "");
   }
   function day(ms) { var p = parts(ms); return pad(p.D) + "/" + pad(p.M); }
   function clock(ms, seconds) {
