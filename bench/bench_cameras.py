@@ -326,12 +326,9 @@ def machine() -> str:
 
     import av
 
-    model = platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    from siskamling.bench import cpu_model
+
+    model = cpu_model()
     ffmpeg = shutil.which("ffmpeg")
     cli = "no ffmpeg CLI"
     if ffmpeg:

@@ -514,15 +514,9 @@ def _version(cmd: list[str], pattern: str) -> str:
 def _machine() -> str:
     import platform
 
-    model = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPU(s), Python {platform.python_version()}"
+    from siskamling.bench import cpu_model
+
+    return f"{cpu_model()}, {os.cpu_count()} logical CPU(s), Python {platform.python_version()}"
 
 
 # --- CPU accounting ---------------------------------------------------------------------------

@@ -105,20 +105,26 @@ def loaded_database(kelurahan: Path, rw: Path):
             engine.dispose()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), for benchmark reports."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _machine() -> str:
     import platform
 
     import numpy
     import shapely
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return (f"{model}, {os.cpu_count()} logical CPU(s); Python {platform.python_version()}, "
             f"shapely {shapely.__version__} (GEOS {shapely.geos_version_string}), numpy {numpy.__version__}")
 
