@@ -30,6 +30,8 @@ from siskamling.core.db import make_engine, make_session_factory
 from siskamling.core.deps import CSRF_COOKIE, csrf_protect
 from siskamling.core.errors import DomainError
 from siskamling.events import api as events_api
+from siskamling.reports import api as reports_api
+from siskamling.reports import open311
 from siskamling.web import pages as web_pages
 
 STATIC_DIR = Path(__file__).parent / "core" / "static"
@@ -61,6 +63,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.session_factory = make_session_factory(app.state.engine)
 
+    web.ERROR_FORMATS["/open311/"] = open311.error_response
     app.add_exception_handler(DomainError, web.domain_error_handler)
     app.add_exception_handler(RequestValidationError, web.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, web.http_error_handler)
@@ -96,7 +99,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=4)  # level 9 tripled its latency
     for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api):
+                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, open311):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

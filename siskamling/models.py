@@ -6,5 +6,6 @@ from siskamling.audit import models as audit  # noqa: F401
 from siskamling.cameras import models as cameras  # noqa: F401
 from siskamling.core.db import Base
 from siskamling.events import models as events  # noqa: F401
+from siskamling.reports import models as reports  # noqa: F401
 
 metadata = Base.metadata

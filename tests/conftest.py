@@ -197,3 +197,51 @@ def token_for(db):
         return {"Authorization": f"Bearer {raw}"}
 
     return _token
+
+
+@dataclass
+class ReportDesk:
+    """Units, routing and officers for report tests: in kelurahan A, the kelurahan office (head:
+    Alice's colleague "kasi", officer "petugas") gets everything but floods, which go to Dinas SDA
+    (officer "sda"); Satpol PP (officer "satpol") takes public-order reports city-wide."""
+
+    kelurahan: object
+    sda: object
+    satpol: object
+    head: object
+    officer: object
+    sda_officer: object
+    client_key: str
+    client: object
+
+
+@pytest.fixture
+def desk(db, settings) -> ReportDesk:
+    from siskamling.areas.models import Area
+    from siskamling.reports import catalogue, channels
+
+    actor = Actor.system("tests")
+    kel = db.query(Area).filter_by(code=KEL_A).one()
+    kel_unit = catalogue.save_unit(db_session=db, code="kel-sukamaju", name="Kantor Kelurahan Sukamaju",
+                                   kind="kelurahan", area_path=kel.path, actor=actor)
+    sda = catalogue.save_unit(db_session=db, code="dinas-sda", name="Dinas Sumber Daya Air", kind="dinas",
+                              area_path=None, actor=actor)
+    satpol = catalogue.save_unit(db_session=db, code="satpol-pp", name="Satpol PP", kind="satpol", area_path=None,
+                                 actor=actor)
+    catalogue.set_rule(db_session=db, category_row=None, area_path=kel.path, unit_row=kel_unit, actor=actor)
+    catalogue.set_rule(db_session=db, category_row=catalogue.category(db_session=db, code="banjir"),
+                       area_path=kel.path, unit_row=sda, actor=actor)
+    catalogue.set_rule(db_session=db, category_row=catalogue.category(db_session=db, code="ketertiban"),
+                       area_path=kel.path.split("/")[0], unit_row=satpol, actor=actor)
+    people = {}
+    for username, unit, head in (("kasi", kel_unit, True), ("petugas", kel_unit, False), ("sda", sda, False),
+                                 ("satpol", satpol, False)):
+        user = accounts.create_user(db_session=db, username=username, full_name=username.title(), password=PASSWORD,
+                                    actor=actor)
+        accounts.add_grant(db_session=db, username=username, role="officer", area_code=KEL_A, actor=actor)
+        catalogue.add_member(db_session=db, unit_row=unit, user_id=user.id, is_head=head, actor=actor)
+        people[username] = user
+    client, key, _secret = channels.create_client(db_session=db, settings=settings, name="JAKI",
+                                                  webhook_url="http://127.0.0.1:9/hook", actor=actor)
+    db.commit()
+    return ReportDesk(kel_unit, sda, satpol, people["kasi"], people["petugas"], people["sda"], key, client)

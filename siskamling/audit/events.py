@@ -254,3 +254,85 @@ class HoldReleased(AuditAction):
     id_field: ClassVar[str] = "hold_id"
     hold_id: int
     code: str
+
+
+# --- citizen reports ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportAction(AuditAction):
+    """An action on one citizen report; the object is its ticket code."""
+
+    object_type: ClassVar[str] = "report"
+    id_field: ClassVar[str] = "ticket"
+    ticket: str
+
+
+@dataclass(frozen=True)
+class ReportFiled(ReportAction):
+    action: ClassVar[str] = "report.filed"
+    category: str
+    channel: str
+    unit: str | None = None
+    emergency: bool = False
+
+
+@dataclass(frozen=True)
+class ReportStatusChanged(ReportAction):
+    action: ClassVar[str] = "report.status_changed"
+    status_from: str
+    status_to: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportHandedOver(ReportAction):
+    """A unit passed the report on ("bukan kewenangan"), or an operator routed it."""
+
+    action: ClassVar[str] = "report.handed_over"
+    unit_from: str | None
+    unit_to: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReportAssigned(ReportAction):
+    action: ClassVar[str] = "report.assigned"
+    officer: str
+
+
+@dataclass(frozen=True)
+class ReportMerged(ReportAction):
+    action: ClassVar[str] = "report.merged"
+    into: str
+
+
+@dataclass(frozen=True)
+class ReportConfirmed(ReportAction):
+    action: ClassVar[str] = "report.confirmed"
+
+
+@dataclass(frozen=True)
+class ReportDisputed(ReportAction):
+    action: ClassVar[str] = "report.disputed"
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReportsImported(AuditAction):
+    action: ClassVar[str] = "report.imported"
+    object_type: ClassVar[str] = "report"
+    file: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CatalogueChanged(AuditAction):
+    """An admin changed a category, unit, routing rule or intake client."""
+
+    action: ClassVar[str] = "catalogue.changed"
+    object_type: ClassVar[str] = "catalogue"
+    id_field: ClassVar[str] = "name"
+    kind: str  # category, unit, rule, client, member
+    name: str
+    change: str  # created, changed, removed

@@ -23,6 +23,7 @@ from siskamling.events import service as events
 
 log = logging.getLogger(__name__)
 SPAWN = multiprocessing.get_context("spawn")
+LOG_FORMAT = "%(asctime)s %(processName)s %(levelname)s %(message)s"
 
 
 def new_worker_id() -> str:
@@ -36,6 +37,9 @@ def recorder_main(settings_json: str, camera_id: int, code: str) -> None:
     """Entry point of a recorder process: its own database engine, stopped by SIGTERM."""
     import siskamling.models  # noqa: F401  (mappers)
 
+    # A spawned process starts without the worker's logging set-up: without this, the recorder's
+    # own lines (a camera going online or offline, and why) were dropped.
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = Settings.model_validate_json(settings_json)
     stopping = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__("flag", True))
@@ -196,7 +200,7 @@ def worker_main(settings_json: str, parent_pid: int | None = None) -> None:
     by a server, it stops when that server is gone, even if the server was killed outright."""
     import siskamling.models  # noqa: F401
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = Settings.model_validate_json(settings_json)
     stopping = {"flag": False}
     for sig in (signal.SIGTERM, signal.SIGINT):

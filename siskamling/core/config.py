@@ -83,6 +83,28 @@ class Settings(BaseSettings):
         5, ge=0, le=30, description="decoded frames per second of each camera's sub-stream handed to analytics "
         "(motion detection); 0 turns decoding off"
     )
+    jurisdiction_id: str = Field(
+        "jakarta.go.id", description="Open311 jurisdiction_id this deployment answers to (requests naming another "
+        "are refused)"
+    )
+    report_photo_max_mb: float = Field(8, gt=0, le=50, description="largest photo accepted with a report")
+    report_duplicate_radius_m: float = Field(
+        150, ge=0, description="open reports of the same category this close are offered as possible duplicates"
+    )
+    report_duplicate_days: float = Field(7, ge=0, description="…and filed within this many days")
+    report_footage_radius_m: float = Field(
+        300, ge=0, description="cameras this close to a new report get its footage held as evidence"
+    )
+    report_footage_minutes: float = Field(
+        15, ge=0, description="footage is held from this many minutes before the report's time to as many after"
+    )
+    report_public_grid_m: float = Field(
+        100, gt=0, description="the public map shows report positions snapped to a grid this coarse"
+    )
+    webhook_timeout_seconds: float = Field(10, gt=0, description="how long a webhook receiver may take to answer")
+    webhook_max_attempts: int = Field(
+        12, ge=1, description="deliveries are retried with exponential backoff (30 s doubling, ≤ 6 h) this many times"
+    )
     demo_accounts_file: Path | None = Field(
         None, description="where `siskamling demo` keeps the generated demo passwords"
     )

@@ -133,12 +133,16 @@ def actor_of(request: Request, principal: Principal | None) -> Actor:
 
 async def csrf_protect(connection: HTTPConnection) -> None:
     """Every state-changing request made with cookies carries a CSRF token, in the form field
-    ``csrf_token`` or the ``X-CSRF-Token`` header (HTMX, fetch). Bearer-token API calls carry no
-    cookies and need none. WebSockets are checked by their Origin instead (``ws_viewer``)."""
+    ``csrf_token`` or the ``X-CSRF-Token`` header (HTMX, fetch). Bearer-token API calls, the city
+    app's key-authenticated channel and Open311 clients carry no cookies and need none. WebSockets are checked by their Origin instead (``ws_viewer``)."""
     if connection.scope["type"] != "http":
         return
     request = connection
     if request.method in SAFE_METHODS or request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    # Applications authenticated by a key of their own (the city app's X-Api-Key, Open311's
+    # api_key) act without cookies; a key a browser does not hold cannot be forged cross-site.
+    if "x-api-key" in request.headers or request.url.path.startswith("/open311/"):
         return
     token = request.headers.get("x-csrf-token")
     if token is None and request.headers.get("content-type", "").startswith(

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     audit_view = "audit.view"
     area_manage = "area.manage"
     camera_manage = "camera.manage"  # register and change cameras (and see every camera in the area)
+    report_manage = "report.manage"  # triage, route, assign and close citizen reports in the area
+    catalogue_manage = "catalogue.manage"  # report categories, units, routing rules, intake clients
 
 
 COMMUNITY_ROLES = frozenset({Role.ketua_rw, Role.ketua_rt, Role.fkdm, Role.satpam, Role.linmas})
@@ -31,7 +33,7 @@ MFA_ROLES = frozenset({Role.admin, Role.operator})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.operator: frozenset({Permission.area_view, Permission.user_view, Permission.grant_manage,
-                              Permission.camera_manage}),
+                              Permission.camera_manage, Permission.report_manage}),
     Role.officer: frozenset({Permission.area_view}),
     **{role: frozenset({Permission.area_view}) for role in COMMUNITY_ROLES},
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,10 @@ from siskamling.core.security import csrf_token
 from siskamling.core.templates import templates
 
 log = logging.getLogger(__name__)
+
+# Parts of the site that answer errors in a format of their own (Open311's, for one):
+# path prefix -> fn(request, status, message) -> Response. Domains register here.
+ERROR_FORMATS: dict[str, Callable[[Request, int, str], Response]] = {}
 
 
 def wants_json(request: Request) -> bool:
@@ -47,6 +52,9 @@ def translated(exc: DomainError) -> str:
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> Response:
+    for prefix, formatter in ERROR_FORMATS.items():
+        if request.url.path.startswith(prefix):
+            return formatter(request, status, message)
     if wants_json(request):
         body: dict[str, Any] = {"error": {"code": code, "message": message}}
         if details is not None:

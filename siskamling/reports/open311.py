@@ -1,0 +1,469 @@
+"""Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2), in JSON and XML, with the common
+extensions: pagination (``page``, ``page_size``), ``updated_after``/``updated_before``,
+``extensions=true`` for our own fields, and service request updates (as FixMyStreet serves them).
+
+The read side is public, as the spec intends, and so shows only what the public may see: public
+reports, their positions snapped to the public grid, never who reported. Writing needs an
+``api_key`` issued to the client application (``siskamling reports clients add``).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from siskamling.audit.service import Actor
+from siskamling.core.config import Settings
+from siskamling.core.deps import SessionDep, SettingsDep, client_ip, public
+from siskamling.core.errors import DomainError, Invalid, NotFound
+from siskamling.core.time import WIB, utcnow
+from siskamling.reports import catalogue, channels
+from siskamling.reports import service as reports
+from siskamling.reports.models import CLOSED_STATUSES, OPEN_STATUSES, Category, Channel, Report, Status, Step
+
+router = APIRouter(tags=["open311"], dependencies=[Depends(public)])
+
+FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
+DEFAULT_DAYS = 90
+MAX_REQUESTS = 1000
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+
+
+class Open311Error(DomainError):
+    """An error in the spec's format: ``[{"code": 400, "description": "…"}]``."""
+
+    def __init__(self, status: int, message: str, **params: Any) -> None:
+        super().__init__(message, **params)
+        self.status_code = status
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+
+def _fmt(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Open311Error(404, "Unknown format %(fmt)s: use .json or .xml", fmt=fmt)
+    return fmt
+
+
+def _xml_value(parent: ET.Element, key: str, value: Any, item: str) -> None:
+    node = ET.SubElement(parent, key)
+    if isinstance(value, list):
+        for v in value:
+            _xml_value(node, item, v, item)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _xml_value(node, k, v, _ITEM_NAMES.get(k, "item"))
+    elif isinstance(value, bool):
+        node.text = "true" if value else "false"
+    elif value is not None:
+        node.text = str(value)
+
+
+# XML element names for the members of a list, as the spec's examples write them.
+_ITEM_NAMES = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format",
+               "keywords": "keyword"}
+
+
+def to_xml(root: str, item: str | None, body: Any) -> bytes:
+    top = ET.Element(root)
+    if isinstance(body, list):
+        for element in body:
+            _xml_value(top, item or "item", element, "item")
+            node = top[-1]
+            node.text = None
+            if isinstance(element, dict):
+                node.clear()
+                for k, v in element.items():
+                    _xml_value(node, k, v, _ITEM_NAMES.get(k, "item"))
+    else:
+        for k, v in body.items():
+            _xml_value(top, k, v, _ITEM_NAMES.get(k, "item"))
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
+
+
+def respond(fmt: str, root: str, item: str | None, body: Any, status: int = 200) -> Response:
+    if fmt == "xml":
+        return Response(to_xml(root, item, body), status_code=status, media_type=FORMATS["xml"])
+    return JSONResponse(body, status_code=status)
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    """Every error under /open311/, in the spec's format and the request's own format."""
+    fmt = "xml" if request.url.path.endswith(".xml") else "json"
+    code = status if status in (400, 403, 404, 500) else (400 if status < 500 else 500)
+    return respond(fmt, "errors", "error", [{"code": code, "description": message}], status=code)
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.astimezone(WIB).isoformat(timespec="seconds") if value else None
+
+
+def _parse_time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise Open311Error(400, "%(name)s must be a W3C date and time, e.g. 2026-01-31T08:00:00+07:00",
+                           name=name) from None
+    return parsed.replace(tzinfo=WIB) if parsed.tzinfo is None else parsed
+
+
+def _params(request: Request, form: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Query (and form) parameters with empty values dropped: the spec treats them as absent."""
+    merged: dict[str, Any] = {}
+    for source in (request.query_params.multi_items(), (form or {}).items()):
+        for key, value in source:
+            if isinstance(value, str) and value.strip() == "":
+                continue
+            if key in merged and key.endswith("[]"):
+                merged[key] = [*merged[key], value] if isinstance(merged[key], list) else [merged[key], value]
+            else:
+                merged[key] = [value] if key.endswith("[]") and not isinstance(value, list) else value
+    return merged
+
+
+def _jurisdiction(params: dict[str, Any], settings: Settings) -> None:
+    wanted = params.get("jurisdiction_id")
+    if wanted is not None and wanted != settings.jurisdiction_id:
+        raise Open311Error(404, "jurisdiction_id %(id)s is not served here (this is %(ours)s)", id=wanted,
+                           ours=settings.jurisdiction_id)
+
+
+# --- discovery and services --------------------------------------------------------------------
+
+
+@router.get("/open311/discovery.{fmt}", summary="Open311 discovery")
+def discovery(fmt: str, request: Request, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    base = str(request.base_url).rstrip("/")
+    body = {
+        "changeset": "2026-11-28T00:00:00+07:00",
+        "contact": "Diskominfotik DKI Jakarta, via " + base,
+        "key_service": base + "/reports/clients",
+        "endpoints": [{
+            "specification": SPEC, "url": base + "/open311/v2", "changeset": "2026-11-28T00:00:00+07:00",
+            "type": "production", "formats": ["application/json", "text/xml"],
+        }],
+    }
+    return respond(fmt, "discovery", None, body)
+
+
+def service_out(category: Category) -> dict[str, Any]:
+    return {
+        "service_code": category.code, "service_name": category.name_id, "description": category.description or
+        category.name_en, "metadata": bool(category.attributes), "type": "realtime",
+        "keywords": category.keywords, "group": category.group,
+    }
+
+
+@router.get("/open311/v2/services.{fmt}", summary="Open311: the categories a report can have")
+def services(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    _jurisdiction(_params(request), settings)
+    return respond(fmt, "services", "service", [service_out(c) for c in catalogue.categories(db_session=db)])
+
+
+@router.get("/open311/v2/services/{code}.{fmt}", summary="Open311: a category's extra questions")
+def service_definition(code: str, fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    _jurisdiction(_params(request), settings)
+    try:
+        category = catalogue.category(db_session=db, code=code)
+    except NotFound:
+        raise Open311Error(404, "service_code %(code)s not found", code=code) from None
+    attributes = [{
+        "variable": a.get("variable", True), "code": a["code"], "datatype": a["datatype"],
+        "required": a["required"], "datatype_description": a.get("datatype_description") or None,
+        "order": a["order"], "description": a["description"],
+        **({"values": a["values"]} if a["datatype"].endswith("valuelist") else {}),
+    } for a in category.attributes or []]
+    return respond(fmt, "service_definition", None, {"service_code": category.code, "attributes": attributes})
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def _status(report: Report) -> str:
+    return "open" if report.status_enum in OPEN_STATUSES else "closed"
+
+
+def _last_public_note(db: Session, report: Report) -> str | None:
+    return db.scalar(select(Step.note).where(Step.report_id == report.id, Step.public.is_(True),
+                                             Step.by_staff.is_(True), Step.note.is_not(None))
+                     .order_by(Step.at.desc(), Step.id.desc()).limit(1))
+
+
+def request_out(db: Session, settings: Settings, base: str, report: Report, extensions: bool,
+                notes: dict[int, str] | None = None) -> dict[str, Any]:
+    lat, lon = reports.coarse(report.lat, report.lon, settings.report_public_grid_m)
+    note = notes.get(report.id) if notes is not None else _last_public_note(db, report)
+    body: dict[str, Any] = {
+        "service_request_id": report.ticket, "status": _status(report), "status_notes": note,
+        "service_name": report.category.name_id, "service_code": report.category.code,
+        "description": report.description, "agency_responsible": report.unit.name if report.unit else None,
+        "service_notice": None, "requested_datetime": _time(report.created_at),
+        "updated_datetime": _time(report.updated_at), "expected_datetime": None,
+        "address": report.area.name if report.area else None, "address_id": None, "zipcode": None,
+        "lat": lat, "long": lon,
+        "media_url": f"{base}/laporan/{report.ticket}/foto/1.jpg" if report.photo_count else None,
+    }
+    if extensions:
+        body["extended_attributes"] = {
+            "status": report.status, "support_count": report.support_count, "area_code": report.area.code,
+            "duplicate_of": report.duplicate_of.ticket if report.duplicate_of else None,
+            "tracking_url": f"{base}/laporan/{report.ticket}",
+        }
+    return body
+
+
+def _notes_for(db: Session, ids: list[int]) -> dict[int, str]:
+    notes: dict[int, str] = {}
+    if not ids:
+        return notes
+    rows = db.execute(select(Step.report_id, Step.note).where(
+        Step.report_id.in_(ids), Step.public.is_(True), Step.by_staff.is_(True), Step.note.is_not(None))
+        .order_by(Step.at, Step.id))
+    for report_id, note in rows:
+        notes[report_id] = note  # the last one wins
+    return notes
+
+
+def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise Open311Error(400, "%(name)s must be a whole number", name=name) from None
+    if not low <= value <= high:
+        raise Open311Error(400, "%(name)s must be between %(low)s and %(high)s", name=name, low=low, high=high)
+    return value
+
+
+@router.get("/open311/v2/requests.{fmt}", summary="Open311: public reports, filtered")
+def list_requests(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    params = _params(request)
+    _jurisdiction(params, settings)
+    base = str(request.base_url).rstrip("/")
+    stmt = select(Report).where(Report.public.is_(True))
+    ids = [s.strip().upper() for s in str(params.get("service_request_id", "")).split(",") if s.strip()]
+    if ids:
+        # The spec: with service_request_id every other filter is ignored.
+        stmt = stmt.where(Report.ticket.in_(ids[:MAX_REQUESTS])).order_by(Report.created_at.desc())
+        rows = list(db.scalars(stmt))
+        notes = _notes_for(db, [r.id for r in rows])
+        return respond(fmt, "service_requests", "request",
+                       [request_out(db, settings, base, r, params.get("extensions") == "true", notes) for r in rows])
+    codes = [s.strip() for s in str(params.get("service_code", "")).split(",") if s.strip()]
+    if codes:
+        found = dict(db.execute(select(Category.code, Category.id).where(Category.code.in_(codes))).all())
+        unknown = [c for c in codes if c not in found]
+        if unknown:
+            raise Open311Error(400, "service_code not found: %(codes)s", codes=", ".join(unknown))
+        stmt = stmt.where(Report.category_id.in_(found.values()))
+    statuses = [s.strip().lower() for s in str(params.get("status", "")).split(",") if s.strip()]
+    if any(s not in ("open", "closed") for s in statuses):
+        raise Open311Error(400, "status must be open, closed or both (comma-separated)")
+    if statuses and len(set(statuses)) == 1:
+        chosen = OPEN_STATUSES if statuses[0] == "open" else CLOSED_STATUSES - {Status.duplikat}
+        stmt = stmt.where(Report.status.in_([s.value for s in chosen]))
+    start = _parse_time("start_date", params.get("start_date"))
+    end = _parse_time("end_date", params.get("end_date"))
+    if start is None and end is None:
+        start = utcnow() - timedelta(days=DEFAULT_DAYS)
+    elif start is None:
+        start = end - timedelta(days=DEFAULT_DAYS)
+    if end is not None and end < start:
+        raise Open311Error(400, "end_date must not be before start_date")
+    stmt = stmt.where(Report.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(Report.created_at <= end)
+    for name, op in (("updated_after", ">"), ("updated_before", "<")):
+        value = _parse_time(name, params.get(name))
+        if value is not None:
+            stmt = stmt.where(Report.updated_at > value if op == ">" else Report.updated_at < value)
+    agency = params.get("agency_responsible")
+    if agency:
+        from siskamling.reports.models import Unit
+
+        stmt = stmt.where(Report.unit_id.in_(select(Unit.id).where(or_(Unit.code == agency, Unit.name == agency))))
+    page = _int(params, "page", 1, 1, 1_000_000)
+    size = _int(params, "page_size", MAX_REQUESTS, 1, MAX_REQUESTS)
+    rows = list(db.scalars(stmt.order_by(Report.created_at.desc(), Report.id.desc())
+                           .offset((page - 1) * size).limit(size)))
+    notes = _notes_for(db, [r.id for r in rows])
+    body = [request_out(db, settings, base, r, params.get("extensions") == "true", notes) for r in rows]
+    return respond(fmt, "service_requests", "request", body)
+
+
+@router.get("/open311/v2/requests/{ticket}.{fmt}", summary="Open311: one public report")
+def get_request(ticket: str, fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    params = _params(request)
+    _jurisdiction(params, settings)
+    report = db.scalar(select(Report).where(Report.ticket == ticket.upper(), Report.public.is_(True)))
+    if report is None:
+        raise Open311Error(404, "service_request_id %(id)s not found", id=ticket)
+    base = str(request.base_url).rstrip("/")
+    return respond(fmt, "service_requests", "request",
+                   [request_out(db, settings, base, report, params.get("extensions") == "true")])
+
+
+@router.get("/open311/v2/tokens/{token}.{fmt}", summary="Open311: the request a token became")
+def get_token(token: str, fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    """We create requests at once, so a token is the ticket itself and always resolves."""
+    fmt = _fmt(fmt)
+    _jurisdiction(_params(request), settings)
+    report = db.scalar(select(Report).where(Report.ticket == token.upper()))
+    if report is None:
+        raise Open311Error(404, "token %(token)s not found", token=token)
+    return respond(fmt, "service_requests", "request", [{"service_request_id": report.ticket, "token": token}])
+
+
+def _client(db: Session, params: dict[str, Any]) -> Any:
+    client = channels.resolve(db_session=db, key=params.get("api_key"))
+    if client is None:
+        raise Open311Error(403, "api_key is missing or not valid")
+    return client
+
+
+def _attributes(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key.startswith("attribute[") and "]" in key:
+            code = key[len("attribute["):key.index("]")]
+            out[code] = value if key.endswith("[]") else value
+    return out
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        raise Open311Error(400, "Send the parameters form-encoded (application/x-www-form-urlencoded)")
+    try:
+        form = await request.form()
+    except Exception:  # noqa: BLE001 - a malformed body is the client's error, whatever the parser says
+        raise Open311Error(400, "The form body could not be read") from None
+    out: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            continue
+        if key.endswith("[]"):
+            out.setdefault(key, []).append(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _float(params: dict[str, Any], name: str) -> float | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise Open311Error(400, "%(name)s must be a number", name=name) from None
+
+
+@router.post("/open311/v2/requests.{fmt}", summary="Open311: file a report (api_key required)")
+async def post_request(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    params = _params(request, await _form(request))
+    _jurisdiction(params, settings)
+    client = _client(db, params)
+    if not params.get("service_code"):
+        raise Open311Error(400, "service_code is required")
+    lat, lon = _float(params, "lat"), _float(params, "long")
+    if (lat is None) != (lon is None):
+        raise Open311Error(400, "Give both lat and long, or neither and an address_string")
+    if lat is None and not params.get("address_string"):
+        raise Open311Error(400, "A location is required: lat and long, or address_string")
+    name = " ".join(p for p in (params.get("first_name"), params.get("last_name")) if p) or None
+    data = reports.NewReport(
+        category=params["service_code"], description=params.get("description") or "", lat=lat, lon=lon,
+        address=params.get("address_string"), attributes=_attributes(params), reporter_name=name,
+        reporter_phone=params.get("phone"), reporter_email=params.get("email"), anonymous=name is None,
+        media_url=params.get("media_url"),
+    )
+    actor = Actor(None, f"open311:{client.name}", client_ip(request))
+
+    def act() -> tuple[int, dict[str, Any]]:
+        try:
+            filed = reports.file_report(db_session=db, settings=settings, data=data, actor=actor,
+                                        channel=Channel.open311, client=client)
+        except NotFound as exc:  # an unknown service_code is a bad request, not a missing page
+            raise Open311Error(400, exc.message, **exc.params) from None
+        notice = ("Darurat? Hubungi 112 sekarang." if filed.report.emergency else None)
+        return 201, {"service_request_id": filed.report.ticket, "service_notice": notice,
+                     "account_id": params.get("account_id")}
+
+    if request.headers.get("idempotency-key"):
+        status, body, _ = channels.idempotent(db_session=db, client=client, key=request.headers["idempotency-key"],
+                                              body=params, act=act)
+    else:
+        status, body = act()
+    return respond(fmt, "service_requests", "request", [body], status=status)
+
+
+# --- service request updates (extension) -------------------------------------------------------
+
+
+def update_out(step: Step, report: Report) -> dict[str, Any]:
+    return {
+        "update_id": str(step.id), "service_request_id": report.ticket,
+        "status": "OPEN" if (step.status_to or report.status) in {s.value for s in OPEN_STATUSES} else "CLOSED",
+        "updated_datetime": _time(step.at), "description": step.note or "", "media_url": None,
+        "external_status_code": step.status_to,
+    }
+
+
+@router.get("/open311/v2/servicerequestupdates.{fmt}", summary="Open311 extension: updates to public reports")
+def list_updates(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    params = _params(request)
+    _jurisdiction(params, settings)
+    start = _parse_time("start_date", params.get("start_date")) or utcnow() - timedelta(days=1)
+    end = _parse_time("end_date", params.get("end_date")) or utcnow() + timedelta(seconds=1)
+    if end < start:
+        raise Open311Error(400, "end_date must not be before start_date")
+    page = _int(params, "page", 1, 1, 1_000_000)
+    size = _int(params, "page_size", MAX_REQUESTS, 1, MAX_REQUESTS)
+    rows = db.execute(select(Step, Report).join(Report, Report.id == Step.report_id).where(
+        Report.public.is_(True), Step.public.is_(True), Step.kind.in_(("status", "handover", "comment", "merge",
+                                                                         "dispute", "assign")),
+        Step.at >= start, Step.at <= end).order_by(Step.at, Step.id).offset((page - 1) * size).limit(size)).all()
+    return respond(fmt, "service_request_updates", "request_update",
+                   [update_out(step, report) for step, report in rows])
+
+
+@router.post("/open311/v2/servicerequestupdates.{fmt}", summary="Open311 extension: a reporter's update")
+async def post_update(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    fmt = _fmt(fmt)
+    params = _params(request, await _form(request))
+    _jurisdiction(params, settings)
+    client = _client(db, params)
+    for name in ("service_request_id", "description"):
+        if not params.get(name):
+            raise Open311Error(400, "%(name)s is required", name=name)
+    report = db.scalar(select(Report).where(Report.ticket == str(params["service_request_id"]).upper()))
+    if report is None or (report.client_id is not None and report.client_id != client.id and not report.public):
+        raise Open311Error(404, "service_request_id %(id)s not found", id=params["service_request_id"])
+    actor = Actor(None, f"open311:{client.name}", client_ip(request))
+    try:
+        step = reports.comment(db_session=db, staff=None, report=report, note=params["description"], actor=actor,
+                               public=True)
+    except Invalid as exc:
+        raise Open311Error(400, exc.message, **exc.params) from None
+    body = [{"update_id": str(step.id)}]
+    return respond(fmt, "service_request_updates", "request_update", body)
+
