@@ -32,6 +32,7 @@ from siskamling.core.errors import DomainError
 from siskamling.events import api as events_api
 from siskamling.reports import api as reports_api
 from siskamling.reports import open311
+from siskamling.reports import pages as reports_pages
 from siskamling.web import pages as web_pages
 
 STATIC_DIR = Path(__file__).parent / "core" / "static"
@@ -99,7 +100,8 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=4)  # level 9 tripled its latency
     for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, open311):
+                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, open311,
+                   reports_pages):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -13,6 +13,17 @@ from tests.helpers import html
 PUBLIC_ROUTES = {
     ("GET", "/login"), ("POST", "/login"), ("POST", "/lang"), ("GET", "/healthz"), ("GET", "/readyz"),
     ("GET", "/metrics"), ("GET", "/api/v1/locate"), ("GET", "/api/docs"),
+    # Citizen reports: anyone may report and follow a report (by its ticket, or its secret link
+    # when it is private); Open311 reads are public by the spec, its writes check the api_key.
+    ("GET", "/api/v1/reports/nearby"), ("GET", "/lapor"), ("POST", "/lapor"), ("GET", "/lapor/pertanyaan"),
+    ("GET", "/lapor/serupa"), ("GET", "/laporan"), ("GET", "/laporan/peta.geojson"), ("GET", "/laporan/{ticket}"),
+    ("POST", "/laporan/{ticket}/konfirmasi"), ("POST", "/laporan/{ticket}/sanggah"),
+    ("POST", "/laporan/{ticket}/dukung"), ("GET", "/laporan/{ticket}/foto/{number}.jpg"),
+    ("GET", "/open311/discovery.{fmt}"), ("GET", "/open311/v2/services.{fmt}"),
+    ("GET", "/open311/v2/services/{code}.{fmt}"), ("GET", "/open311/v2/requests.{fmt}"),
+    ("POST", "/open311/v2/requests.{fmt}"), ("GET", "/open311/v2/requests/{ticket}.{fmt}"),
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"), ("GET", "/open311/v2/servicerequestupdates.{fmt}"),
+    ("POST", "/open311/v2/servicerequestupdates.{fmt}"),
 }
 # FastAPI's own documentation pages: the API description is public, as in any open-source API.
 DOCS_ROUTES = {"/api/openapi.json"}

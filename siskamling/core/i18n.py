@@ -79,6 +79,34 @@ PROBE_LABELS = {  # siskamling.cameras.probe.Status
 }
 
 
+# The JAKI workflow: the Indonesian names are what citizens know (siskamling.reports.models.Status).
+REPORT_STATUS_LABELS = {
+    "menunggu": N_("Waiting"), "koordinasi": N_("Coordinating"), "disposisi": N_("Dispatched"),
+    "proses": N_("In progress"), "selesai": N_("Done"), "ditolak": N_("Rejected"), "duplikat": N_("Duplicate"),
+}
+STEP_LABELS = {  # siskamling.reports.models.Step.kind
+    "filed": N_("Report received"), "status": N_("Status changed"), "handover": N_("Handed over to another unit"),
+    "assign": N_("Assigned to an officer"), "comment": N_("Note"), "support": N_("A resident supports the report"),
+    "merge": N_("Merged into another report"), "merged_in": N_("A duplicate report was merged in"),
+    "confirm": N_("The reporter confirmed the fix"), "dispute": N_("The reporter disputed the fix; reopened"),
+}
+
+
+def report_status_label(status: str) -> str:
+    return gettext(REPORT_STATUS_LABELS[status]) if status in REPORT_STATUS_LABELS else status
+
+
+def step_label(step) -> str:
+    label = gettext(STEP_LABELS[step.kind]) if step.kind in STEP_LABELS else step.kind
+    if step.kind == "status" and step.status_to:
+        return f"{label}: {report_status_label(step.status_to)}"
+    if step.kind == "handover" and step.unit_to is not None:
+        return f"{label}: {step.unit_to.name}"
+    if step.kind == "assign" and step.officer is not None:
+        return f"{label}: {step.officer.full_name}"
+    return label
+
+
 def probe_label(status: str) -> str:
     return gettext(PROBE_LABELS[status]) if status in PROBE_LABELS else status
 

@@ -13,7 +13,7 @@ from siskamling.core import i18n
 from siskamling.core.time import format_wib
 
 PACKAGE = Path(__file__).resolve().parent.parent
-DOMAINS = ["core", "web", "accounts", "areas", "audit", "cameras"]
+DOMAINS = ["core", "web", "accounts", "areas", "audit", "cameras", "reports"]
 
 
 def _tojson_attr(value) -> Markup:
@@ -34,6 +34,8 @@ def build_templates() -> Jinja2Templates:
     env.filters["site_label"] = i18n.site_label
     env.filters["health_label"] = i18n.health_label
     env.filters["tojson_safe"] = _tojson_attr
+    env.filters["report_status"] = i18n.report_status_label
+    env.filters["step_label"] = i18n.step_label
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     return templates
 
