@@ -537,6 +537,167 @@ def cameras_list() -> None:
                        f"  {c.name}")
 
 
+# --- citizen reports -------------------------------------------------------------------------
+
+
+@main.group()
+def reports() -> None:
+    """Citizen reports: import history, the catalogue, units, routing and intake clients."""
+
+
+@reports.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def reports_import(path: Path) -> None:
+    """Load historical reports (CSV or JSON lines) with their timestamps, status history and
+    positions. All or nothing: bad rows are listed by line number."""
+    from siskamling.audit.service import Actor
+    from siskamling.reports import importer
+
+    settings = load_settings()
+    with unit_of_work(settings) as db:
+        count = importer.import_file(db_session=db, path=path, actor=Actor.system("cli"), settings=settings)
+    click.echo(f"{count} report(s) imported")
+
+
+@reports.group("categories")
+def reports_categories() -> None:
+    """Report categories (Open311 services) and their questions."""
+
+
+@reports_categories.command("list")
+def reports_categories_list() -> None:
+    from siskamling.reports import catalogue
+
+    with unit_of_work(load_settings()) as db:
+        for c in catalogue.categories(db_session=db, active_only=False):
+            flags = ("emergency " if c.emergency else "") + ("" if c.active else "inactive")
+            questions = ",".join(a["code"] for a in c.attributes) or "-"
+            unit = c.default_unit.code if c.default_unit else "-"
+            click.echo(f"{c.code:<16} {c.group:<12} default unit: {unit:<16} questions: {questions:<24} "
+                       f"{flags}{c.name_id}")
+
+
+@reports_categories.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def reports_categories_import(path: Path) -> None:
+    """Create or change categories from a JSON list of {code, name_id, name_en, group, emergency,
+    active, default_unit, attributes: [{code, datatype, required, description, values}]}."""
+    import json
+
+    from siskamling.audit.service import Actor
+    from siskamling.reports import catalogue
+
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{path.name} is not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise click.ClickException(f"{path.name} must hold a JSON list of categories")
+    with unit_of_work(load_settings()) as db:
+        for item in items:
+            catalogue.save_category(db_session=db, data=item, actor=Actor.system("cli"))
+    click.echo(f"{len(items)} categor{'y' if len(items) == 1 else 'ies'} saved")
+
+
+@reports.group("units")
+def reports_units() -> None:
+    """Units that act on reports (kelurahan offices, Satpol PP, Dinas SDA…) and their officers."""
+
+
+@reports_units.command("add")
+@click.argument("code")
+@click.argument("name")
+@click.option("--kind", default="kelurahan", show_default=True, help="kelurahan, satpol, dinas, …")
+@click.option("--area", "area_code", help="the unit's jurisdiction (an area code); default the whole city")
+def reports_units_add(code: str, name: str, kind: str, area_code: str | None) -> None:
+    from siskamling.areas import service as area_service
+    from siskamling.audit.service import Actor
+    from siskamling.reports import catalogue
+
+    with unit_of_work(load_settings()) as db:
+        path = None
+        if area_code:
+            area = area_service.get_by_code(db_session=db, code=area_code)
+            if area is None:
+                raise click.ClickException(f"area {area_code} not found")
+            path = area.path
+        catalogue.save_unit(db_session=db, code=code, name=name, kind=kind, area_path=path, actor=Actor.system("cli"))
+    click.echo(f"unit {code} saved")
+
+
+@reports_units.command("member")
+@click.argument("unit_code")
+@click.argument("username")
+@click.option("--head", is_flag=True, help="the unit's head: assigns and hands over its reports")
+def reports_units_member(unit_code: str, username: str, head: bool) -> None:
+    from siskamling.accounts import service as account_service
+    from siskamling.audit.service import Actor
+    from siskamling.reports import catalogue
+
+    with unit_of_work(load_settings()) as db:
+        user = account_service.get_user(db_session=db, username=username)
+        if user is None:
+            raise click.ClickException(f"user {username} not found")
+        unit = catalogue.unit(db_session=db, code=unit_code)
+        catalogue.add_member(db_session=db, unit_row=unit, user_id=user.id, is_head=head, actor=Actor.system("cli"))
+    click.echo(f"{username} is {'head' if head else 'an officer'} of {unit_code}")
+
+
+@reports.command("route")
+@click.argument("category")
+@click.argument("area_code")
+@click.argument("unit_code")
+def reports_route(category: str, area_code: str, unit_code: str) -> None:
+    """Reports of CATEGORY ('*' for any) inside AREA_CODE go to UNIT_CODE (the deepest rule wins)."""
+    from siskamling.areas import service as area_service
+    from siskamling.audit.service import Actor
+    from siskamling.reports import catalogue
+
+    with unit_of_work(load_settings()) as db:
+        area = area_service.get_by_code(db_session=db, code=area_code)
+        if area is None:
+            raise click.ClickException(f"area {area_code} not found")
+        row = None if category == "*" else catalogue.category(db_session=db, code=category, active_only=False)
+        catalogue.set_rule(db_session=db, category_row=row, area_path=area.path,
+                           unit_row=catalogue.unit(db_session=db, code=unit_code), actor=Actor.system("cli"))
+    click.echo(f"{category} reports in {area_code} go to {unit_code}")
+
+
+@reports.group("clients")
+def reports_clients() -> None:
+    """Applications that push reports in: Open311 clients (api_key) and the city app (X-Api-Key)."""
+
+
+@reports_clients.command("add")
+@click.argument("name")
+@click.option("--webhook", help="URL that receives signed status changes of the reports this client sends")
+def reports_clients_add(name: str, webhook: str | None) -> None:
+    """Prints the client's key (and webhook secret) once: store them now."""
+    from siskamling.audit.service import Actor
+    from siskamling.reports import channels
+
+    settings = load_settings()
+    with unit_of_work(settings) as db:
+        _client, key, secret = channels.create_client(db_session=db, settings=settings, name=name,
+                                                      webhook_url=webhook, actor=Actor.system("cli"))
+    click.echo(f"api key: {key}")
+    if secret:
+        click.echo(f"webhook secret: {secret}")
+    click.echo("shown once; only a hash of the key is stored")
+
+
+@reports_clients.command("list")
+def reports_clients_list() -> None:
+    from siskamling.reports import channels
+
+    with unit_of_work(load_settings()) as db:
+        for c in channels.clients(db_session=db):
+            state = "active" if c.active else "disabled"
+            used = c.last_used_at.isoformat(timespec="seconds") if c.last_used_at else "never"
+            click.echo(f"{c.name:<24} {c.key_prefix}…  {state:<8} last used {used}  webhook {c.webhook_url or '-'}")
+
+
+
 # --- evidence --------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ the channels that push reports in (Open311 clients, the city app) and the webhoo
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,7 @@ class Status(StrEnum):
 
 OPEN_STATUSES = frozenset({Status.menunggu, Status.koordinasi, Status.disposisi, Status.proses})
 CLOSED_STATUSES = frozenset(Status) - OPEN_STATUSES
+TICKET_RE = re.compile(r"^[A-Z0-9-]{4,20}$")  # ours are LP + yymmdd + 5; imported ones keep their own
 
 
 class Channel(StrEnum):
