@@ -24,7 +24,7 @@ from siskamling.cameras import hls as cameras_hls
 from siskamling.cameras import pages as cameras_pages
 from siskamling.cameras import recordings as cameras_recordings
 from siskamling.cameras import stream as cameras_stream
-from siskamling.core import i18n, metrics, web
+from siskamling.core import i18n, metrics, scheduler, web
 from siskamling.core.config import Settings
 from siskamling.core.db import make_engine, make_session_factory
 from siskamling.core.deps import CSRF_COOKIE, csrf_protect
@@ -33,6 +33,7 @@ from siskamling.events import api as events_api
 from siskamling.reports import api as reports_api
 from siskamling.reports import open311
 from siskamling.reports import pages as reports_pages
+from siskamling.reports import webhooks as _webhooks  # noqa: F401  (registers its scheduled job)
 from siskamling.web import pages as web_pages
 
 STATIC_DIR = Path(__file__).parent / "core" / "static"
@@ -59,6 +60,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
         dependencies=[Depends(csrf_protect)],
+        lifespan=scheduler.lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)

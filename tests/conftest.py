@@ -51,7 +51,8 @@ def database_url(tmp_root: Path) -> str:
 def settings(tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("siskamling")
     return Settings(environment=Environment.test, database_url=database_url(root), media_dir=root / "media",
-                    secret_key=SECRET_KEY, session_cookie_secure=False, tile_url="")
+                    secret_key=SECRET_KEY, session_cookie_secure=False, tile_url="",
+                    run_scheduler=False)  # tests run the periodic jobs themselves
 
 
 @pytest.fixture(scope="session")

@@ -435,3 +435,25 @@ def test_history_steps_carry_who_and_when(db, settings, desk):
     step = db.scalar(select(Step).where(Step.report_id == report.id, Step.kind == "comment"))
     assert step.actor_label == "kasi" and step.by_staff and step.at is not None
     assert report.first_action_at is not None, "a public answer is a first action"
+
+
+def test_the_server_delivers_webhooks_by_itself(db, settings, desk, receiver, app):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    desk.client.webhook_url = f"http://127.0.0.1:{receiver.server_port}/hook"
+    data = reports.NewReport(category="sampah", description="Sampah menumpuk di pinggir jalan",
+                             lat=centre(db, RT)[0], lon=centre(db, RT)[1], external_id="JAKI-10")
+    report = reports.file_report(db_session=db, settings=settings, data=data, actor=ACTOR, channel="app",
+                                 client=desk.client).report
+    reports.change_status(db_session=db, staff=staff(db, "kasi"), report=report, to=Status.ditolak,
+                          note="Bukan wilayah DKI", actor=ACTOR)
+    db.commit()
+    app.state.settings = settings.model_copy(update={"run_scheduler": True})
+    with TestClient(app):
+        deadline = time.monotonic() + 15
+        while not Receiver.got and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert Receiver.got, "the scheduler delivered the status change"
+    assert json.loads(Receiver.got[0][1])["status"] == "ditolak"

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     report_public_grid_m: float = Field(
         100, gt=0, description="the public map shows report positions snapped to a grid this coarse"
     )
+    run_scheduler: bool = Field(
+        True, description="`siskamling serve` runs the periodic jobs (webhook deliveries); safe on every node"
+    )
     webhook_timeout_seconds: float = Field(10, gt=0, description="how long a webhook receiver may take to answer")
     webhook_max_attempts: int = Field(
         12, ge=1, description="deliveries are retried with exponential backoff (30 s doubling, ≤ 6 h) this many times"

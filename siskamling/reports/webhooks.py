@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from siskamling.core import scheduler
 from siskamling.core.config import Settings
 from siskamling.core.db import database_now, session_scope
 from siskamling.reports.models import IntakeClient, WebhookDelivery
@@ -120,6 +121,11 @@ def deliver_due(factory: sessionmaker[Session], settings: Settings, http: httpx.
         if own:
             http.close()
     return delivered
+
+
+@scheduler.every("webhooks", 2.0)
+def _deliver_job(app) -> None:
+    deliver_due(app.state.session_factory, app.state.settings)
 
 
 def log_for(*, db_session: Session, client_id: int | None = None, limit: int = 200) -> list[WebhookDelivery]:
