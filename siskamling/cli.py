@@ -208,6 +208,10 @@ def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, names: P
             click.echo("  generating the simulated cameras' video …")
             codes = demo_service.create_cameras(db, settings, data_dir)
             click.echo(f"  {len(codes)} simulated cameras: {', '.join(codes)}")
+            key, _secret = demo_service.create_report_desk(db, settings)
+            click.echo(f"  citizen reports: units, routing and a few reports; city-app/Open311 api key: {key}")
+            (data_dir / "api-key.txt").write_text(key + "\n")
+            (data_dir / "api-key.txt").chmod(0o600)
         demo_service.save_accounts(accounts_file, created)
     _print_demo(settings, demo_service.load_accounts(accounts_file), data_dir)
     run_server(settings, engine)
@@ -223,6 +227,11 @@ def _print_demo(settings: Settings, accounts_, data_dir: Path) -> None:
         if a.totp_secret:
             click.echo(f"    {'':<10} two-factor key {a.totp_secret} "
                        f"(current code: .venv/bin/siskamling users totp-code {a.username} --data-dir {data_dir})")
+    key_file = data_dir / "api-key.txt"
+    if key_file.exists():
+        click.echo(f"  Report a problem: http://{settings.host}:{settings.port}/lapor · "
+                   f"Open311: http://{settings.host}:{settings.port}/open311/discovery.json")
+        click.echo(f"  API key of the demo city app (X-Api-Key, Open311 api_key): {key_file.read_text().strip()}")
     click.echo("")
 
 

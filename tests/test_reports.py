@@ -83,9 +83,10 @@ def test_a_report_is_placed_routed_audited_and_alerts_operators(db, settings, de
 
 def test_category_rule_beats_catch_all_and_city_rule_applies_where_no_local_one(db, settings, desk):
     assert file(db, settings, category="banjir", attributes={"tinggi_air_cm": 40}).report.unit_id == desk.sda.id
-    assert file(db, settings, category="ketertiban").report.unit_id == desk.kelurahan.id, \
-        "the kelurahan's catch-all is deeper than Satpol PP's city-wide rule"
+    assert file(db, settings, category="ketertiban").report.unit_id == desk.satpol.id, \
+        "Satpol PP's city-wide rule names the category: it beats the kelurahan's catch-all"
     assert file(db, settings, category="ketertiban", at=KEL_B + ".001.001").report.unit_id == desk.satpol.id
+    assert file(db, settings, category="pju_mati").report.unit_id == desk.kelurahan.id, "the catch-all"
     assert file(db, settings, category="sampah", at=KEL_B + ".001.001").report.unit_id is None, \
         "no rule: it waits for the operator to route it"
 

@@ -158,3 +158,68 @@ def save_accounts(path: Path, accounts_: list[DemoAccount]) -> None:
 
 def load_accounts(path: Path) -> list[DemoAccount]:
     return [DemoAccount(**row) for row in json.loads(path.read_text())]
+
+
+DEMO_REPORTS = [  # (category, description, answers, RW index, days ago, how far it got)
+    ("sampah", "Sampah menumpuk di pinggir kali dekat jembatan, sudah tiga hari tidak diangkut.", {}, 0, 5, "selesai"),
+    ("pju_mati", "Lampu jalan di depan musala mati, jalan gelap sekali malam hari.", {"nomor_tiang": "PJU-117"}, 1, 3,
+     "proses"),
+    ("cctv", "Kamera CCTV di taman tidak menyala sejak kemarin sore.", {}, 0, 2, "koordinasi"),
+    ("banjir", "Air setinggi betis menggenangi gang setelah hujan deras sore ini.", {"tinggi_air_cm": 35}, 1, 1,
+     "menunggu"),
+    ("parkir_liar", "Mobil parkir di trotoar depan pasar menutup jalan pejalan kaki.", {}, 3, 0, "menunggu"),
+    ("pohon_tumbang", "Dahan pohon besar patah dan menimpa kabel listrik di ujung jalan.", {"menutup_jalan": "ya"}, 2,
+     0, "menunggu"),
+]
+
+
+def create_report_desk(db_session: Session, settings: Settings) -> tuple[str, str]:
+    """Units, routing and officers for the home kelurahan, an intake client for the city app, and a
+    few reports at different steps of the workflow. Returns the client's key and webhook secret."""
+    from siskamling.reports import catalogue, channels
+    from siskamling.reports import service as reports
+    from siskamling.reports.models import Status
+
+    kel = _home_kelurahan(db_session)
+    city = db_session.scalar(select(Area).where(Area.parent_id.is_(None)).order_by(Area.code))
+    office = catalogue.save_unit(db_session=db_session, code="kel-" + kel.code, name="Kantor Kelurahan " + kel.name,
+                                 kind="kelurahan", area_path=kel.path, actor=ACTOR)
+    sda = catalogue.save_unit(db_session=db_session, code="dinas-sda", name="Dinas Sumber Daya Air", kind="dinas",
+                              area_path=None, actor=ACTOR)
+    satpol = catalogue.save_unit(db_session=db_session, code="satpol-pp", name="Satpol PP", kind="satpol",
+                                 area_path=None, actor=ACTOR)
+    bina = catalogue.save_unit(db_session=db_session, code="bina-marga", name="Dinas Bina Marga", kind="dinas",
+                               area_path=None, actor=ACTOR)
+    catalogue.set_rule(db_session=db_session, category_row=None, area_path=kel.path, unit_row=office, actor=ACTOR)
+    for code, unit in (("banjir", sda), ("parkir_liar", satpol), ("ketertiban", satpol), ("jalan_rusak", bina)):
+        catalogue.set_rule(db_session=db_session, category_row=catalogue.category(db_session=db_session, code=code),
+                           area_path=city.path, unit_row=unit, actor=ACTOR)
+    officer = accounts.get_user(db_session=db_session, username="officer")
+    catalogue.add_member(db_session=db_session, unit_row=office, user_id=officer.id, is_head=True, actor=ACTOR)
+    _client, key, secret = channels.create_client(db_session=db_session, settings=settings, name="JAKI (demo)",
+                                                  webhook_url=None, actor=ACTOR)
+    staff = reports.staff_of(db_session, accounts.principal_for(db_session=db_session, user=officer))
+    acting = Actor(officer.id, officer.username)
+    rws = _children(db_session, kel) or [kel]
+    now = utcnow()
+    for category, text, answers, rw_index, days, reached in DEMO_REPORTS:
+        area = rws[rw_index % len(rws)]
+        when = now - timedelta(days=days, hours=2)
+        filed = reports.file_report(db_session=db_session, settings=settings, actor=ACTOR, now=when, data=reports.NewReport(
+            category=category, description=text, attributes=answers, lat=area.centroid_lat, lon=area.centroid_lon,
+            anonymous=True, occurred_at=when))
+        report = filed.report
+        if report.unit_id != office.id:
+            continue  # another unit's: it waits there
+        path = {"koordinasi": [Status.koordinasi], "proses": [Status.koordinasi, "assign", Status.proses],
+                "selesai": [Status.koordinasi, "assign", Status.proses, Status.selesai]}.get(reached, [])
+        for n, step in enumerate(path, 1):
+            at = when + timedelta(hours=3 * n)
+            if step == "assign":
+                reports.assign(db_session=db_session, staff=staff, report=report, officer_id=officer.id, actor=acting,
+                               now=at)
+            else:
+                note = "Sudah dibersihkan petugas PPSU." if step == Status.selesai else None
+                reports.change_status(db_session=db_session, staff=staff, report=report, to=step, note=note,
+                                      actor=acting, now=at)
+    return key, secret or ""

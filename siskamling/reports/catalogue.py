@@ -19,6 +19,7 @@ from siskamling.reports.models import Category, RoutingRule, Unit, UnitMember
 # Open311 GeoReport v2 attribute datatypes.
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
+UNIT_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,59}$")  # e.g. kel-31.71.01.1001
 
 # Jakarta's usual categories (JAKI's list, simplified). Emergencies show 112 at once.
 DEFAULT_CATEGORIES: list[dict[str, Any]] = [
@@ -226,8 +227,8 @@ def unit(*, db_session: Session, code: str) -> Unit:
 
 def save_unit(*, db_session: Session, code: str, name: str, kind: str, area_path: str | None, actor: Actor) -> Unit:
     code, name = (code or "").strip(), (name or "").strip()
-    if not CODE_RE.match(code.lower()) or not name:
-        raise Invalid("A unit needs a code (letters, digits, _ or -) and a name")
+    if not UNIT_CODE_RE.match(code) or not name:
+        raise Invalid("A unit needs a code (letters, digits, '.', _ or -) and a name")
     row = db_session.scalar(select(Unit).where(Unit.code == code))
     change = "changed" if row else "created"
     if row is None:
@@ -275,14 +276,15 @@ def _prefixes(path: str) -> list[str]:
 
 
 def route(*, db_session: Session, category_row: Category, area_path: str) -> Unit | None:
-    """The unit responsible for a report of this category at this place: the rule for the deepest
-    enclosing area (a rule naming the category beats one for any category at the same depth),
-    else the category's default unit."""
+    """The unit responsible for a report of this category at this place. A rule naming the
+    category beats a rule for any category ("banjir goes to Dinas SDA city-wide" wins over "the
+    rest of kelurahan X goes to its office"); between rules of the same kind, the one for the
+    deepest enclosing area wins. With no rule, the category's default unit."""
     prefixes = _prefixes(area_path)
     rules = db_session.scalars(select(RoutingRule).where(
         RoutingRule.area_path.in_(prefixes),
         (RoutingRule.category_id == category_row.id) | RoutingRule.category_id.is_(None)))
-    best = sorted(rules, key=lambda r: (-len(r.area_path), r.category_id is None))
+    best = sorted(rules, key=lambda r: (r.category_id is None, -len(r.area_path)))
     if best:
         return best[0].unit
     return category_row.default_unit

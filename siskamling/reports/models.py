@@ -104,8 +104,8 @@ class UnitMember(Base):
 
 
 class RoutingRule(Base):
-    """Reports of ``category`` (None: any) inside ``area_path`` go to ``unit``; the most specific
-    rule (deepest area, then a named category) wins."""
+    """Reports of ``category`` (None: any) inside ``area_path`` go to ``unit``. A rule naming the
+    category wins over one for any category, then the deepest area wins (``catalogue.route``)."""
 
     __tablename__ = "report_routing_rule"
 
