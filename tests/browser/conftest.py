@@ -98,6 +98,7 @@ def live_site(root: Path) -> Iterator[LiveSite]:
         with session_scope(make_session_factory(engine)) as session:
             demo.import_areas(session, root / "city", None, None)
             created = demo.create_accounts(session, settings)
+            demo.create_report_desk(session, settings)
         with serve(settings, engine) as url:
             yield LiveSite(url=url, settings=settings, engine=engine, accounts={a.username: a for a in created})
     finally:
