@@ -458,3 +458,39 @@ def test_the_server_delivers_webhooks_by_itself(db, settings, desk, receiver, ap
             time.sleep(0.1)
     assert Receiver.got, "the scheduler delivered the status change"
     assert json.loads(Receiver.got[0][1])["status"] == "ditolak"
+
+
+def test_footage_near_a_new_report_is_held_and_linked_for_staff(db, settings, desk, login_as):
+    from datetime import timedelta
+
+    from siskamling.cameras import service as cameras
+    from siskamling.cameras.models import EvidenceHold
+    from siskamling.cameras.schemas import CameraIn
+    from siskamling.core.time import utcnow
+    from tests.helpers import html
+
+    lat, lon = centre(db, RT)
+    near = cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
+        code="CAM-NEAR", name="Kamera Gang", lat=lat + 0.0005, lon=lon, stream_url="rtsp://10.0.0.1/a",
+        recording_roles=["officer"]))
+    far = cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
+        code="CAM-FAR", name="Kamera Jauh", lat=lat + 0.01, lon=lon, stream_url="rtsp://10.0.0.1/b"))
+    idle = cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
+        code="CAM-IDLE", name="Kamera Mati", lat=lat, lon=lon + 0.0005, stream_url="rtsp://10.0.0.1/c"))
+    now = utcnow()
+    for camera in (near, far):
+        cameras.add_segment(db_session=db, camera_id=camera.id, started_at=now - timedelta(minutes=5),
+                            ended_at=now - timedelta(minutes=4, seconds=50), path=f"{camera.code}/x.mp4", size=10)
+    report = file(db, settings).report
+    rows = reports.footage(db_session=db, report=report)
+    assert [r.camera.code for r in rows] == ["CAM-NEAR"], "only cameras in the radius that recorded the time"
+    assert 40 < rows[0].distance_m < 70
+    hold = db.get(EvidenceHold, rows[0].hold_id)
+    assert hold.starts_at == report.occurred_at - timedelta(minutes=15)
+    assert hold.ends_at == report.occurred_at + timedelta(minutes=15)
+    assert report.ticket in hold.reason
+    assert idle.id not in [r.camera_id for r in rows]
+    db.commit()
+    page = html(login_as("alice").get(f"/reports/{report.ticket}"))
+    link = page.select_one("#footage li[data-camera=CAM-NEAR] a")
+    assert link is not None and link["href"].startswith("/cameras/CAM-NEAR/play?start=")
