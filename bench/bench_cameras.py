@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -604,7 +604,10 @@ def run_ours(setup: Setup, *, seconds: float, warmup: float, fps: int, rtsp_pid:
         def online():
             state = cameras_state(setup)
             up = sum(1 for r in state.values() if r.health == "online")
-            return up == n, f"{up}/{n} cameras online"
+            # why the others are not (yet): a slow start has no error, a failing camera has one
+            errors = Counter(r.last_error for r in state.values() if r.health != "online" and r.last_error)
+            why = "".join(f"; {count} {error!r}" for error, count in errors.most_common(2))
+            return up == n, f"{up}/{n} cameras online{why}"
 
         wait_for("cameras", online, 60 + 3.0 * n, alive)
         viewer_proc = None

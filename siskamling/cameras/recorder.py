@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,7 +221,9 @@ class CameraRecorder:
         self.is_file = urlsplit(url).scheme == "file"
 
     def run(self) -> None:
-        """Record until told to stop, reconnecting with backoff (1 s doubling to 30 s)."""
+        """Record until told to stop, reconnecting with backoff (1 s doubling to 30 s, each wait
+        drawn between half and all of it, so cameras that lost a shared link, a switch or a
+        recorder host, do not all knock again at the same instant)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         clean_partials(self.folder)
         backoff = 1.0
@@ -230,7 +233,7 @@ class CameraRecorder:
                 backoff = 1.0
             except SourceError as exc:
                 self.cb.on_health(HealthReport(Health.offline, redact(str(exc), self.credentials)))
-                deadline = time.monotonic() + backoff
+                deadline = time.monotonic() + backoff * random.uniform(0.5, 1.0)
                 while time.monotonic() < deadline and not self.cb.should_stop():
                     time.sleep(0.2)
                 backoff = min(backoff * 2, 30.0)

@@ -423,6 +423,10 @@ def main(argv=None) -> int:
     server.set_address(args.host)
     server.set_service(str(args.port))
     server.set_auth(build_auth(logins, args.auth_method))
+    # One thread per client. The default pool has a single thread, and a mount's first DESCRIBE
+    # holds it until the feeder's next keyframe (up to a GOP): 30 cameras connecting at once
+    # queued for longer than a recorder waits to open a stream, and all failed together.
+    server.get_thread_pool().set_max_threads(-1)
     points = server.get_mount_points()
     for name, (kind, spec) in mounts.items():
         factory = file_factory(spec) if kind == "file" else test_factory(spec)
