@@ -147,3 +147,22 @@ def test_report_page_shows_history_viewers_and_refuses_bad_moves(login_as, db, s
     assert [tr["data-kind"] for tr in page.select("#history tbody tr")] == ["filed", "handover"]
     assert "Kasi" in page.select_one("#viewers").get_text() and "Alice" in page.select_one("#viewers").get_text()
     assert login_as("charlie").get(f"/reports/{report.ticket}").status_code == 404
+
+
+def test_admins_configure_units_rules_and_clients_on_the_catalogue_page(login_as, db, desk):
+    admin = login_as("admin")
+    page = html(admin.get("/reports/catalogue"))
+    assert page.select_one("#categories tr[data-code=kebakaran]") is not None
+    r = admin.post("/reports/catalogue/unit", data={"code": "bina-marga", "name": "Dinas Bina Marga", "kind": "dinas"})
+    assert r.status_code == 200 and html(r).select_one("#notice") is not None
+    r = admin.post("/reports/catalogue/rule", data={"category": "jalan_rusak", "area": "99", "unit": "bina-marga"})
+    assert r.status_code == 200 and "Dinas Bina Marga" in html(r).select_one("#rules").get_text()
+    r = admin.post("/reports/catalogue/rule", data={"category": "jalan_rusak", "area": "77", "unit": "bina-marga"})
+    assert r.status_code == 404 and html(r).select_one("#error") is not None
+    r = admin.post("/reports/catalogue/client", data={"name": "Aplikasi RW", "webhook": "https://rw.example/hook"})
+    key = html(r).select_one("#created-key code").get_text()
+    assert key.startswith("sk_app_")
+    from siskamling.reports import channels
+
+    assert channels.resolve(db_session=db, key=key).name == "Aplikasi RW"
+    assert login_as("alice").get("/reports/catalogue").status_code == 403, "operators do not change the catalogue"

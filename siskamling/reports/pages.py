@@ -13,12 +13,24 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from siskamling.accounts import service as accounts
+from siskamling.areas.models import Area
 from siskamling.cameras import service as cameras
 from siskamling.cameras.models import Purpose
 from siskamling.core.config import Settings
-from siskamling.core.deps import CSRF_COOKIE, CurrentUser, PrincipalDep, SessionDep, SettingsDep, actor_of, public
+from siskamling.core.deps import (
+    CSRF_COOKIE,
+    CurrentUser,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    actor_of,
+    public,
+    require,
+)
 from siskamling.core.errors import DomainError, Invalid, NotFound
 from siskamling.core.i18n import current_language
+from siskamling.core.i18n import gettext as _
+from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
 from siskamling.core.time import WIB, utcnow
 from siskamling.core.web import render, translated
@@ -258,6 +270,92 @@ def photo(ticket: str, number: int, db: SessionDep, settings: SettingsDep, princ
         raise NotFound("Photo not found")
     cache = "public, max-age=3600" if report.public else "private, no-store"
     return FileResponse(settings.media_dir / row.path, media_type="image/jpeg", headers={"Cache-Control": cache})
+
+
+# --- the catalogue (admins) --------------------------------------------------------------------
+
+CatalogueAdmin = Annotated[Principal, Depends(require(Permission.catalogue_manage))]
+
+
+def _catalogue_page(request: Request, db: Session, notice: str | None = None, error: str | None = None,
+                    created_key: tuple[str, str | None] | None = None, status_code: int = 200) -> Response:
+    from siskamling.reports import channels, webhooks
+    from siskamling.reports.models import RoutingRule
+
+    rules = db.query(RoutingRule).all()
+    paths = {r.area_path for r in rules} | {u.area_path for u in catalogue.units(db_session=db) if u.area_path}
+    names = dict(db.query(Area.path, Area.name).filter(Area.path.in_(paths)).all()) if paths else {}
+    return render(request, "reports/catalogue.html", {
+        "categories": catalogue.categories(db_session=db, active_only=False), "units": catalogue.units(db_session=db),
+        "members": {u.id: catalogue.members(db_session=db, unit_id=u.id) for u in catalogue.units(db_session=db)},
+        "rules": sorted(rules, key=lambda r: (r.area_path, r.category.code if r.category else "")),
+        "area_names": names, "clients": channels.clients(db_session=db),
+        "deliveries": webhooks.log_for(db_session=db, limit=50), "notice": notice, "error": error,
+        "created_key": created_key, "lang": current_language.get(),
+    }, status_code=status_code)
+
+
+@router.get("/reports/catalogue")
+def catalogue_page(request: Request, db: SessionDep, admin: CatalogueAdmin):
+    return _catalogue_page(request, db)
+
+
+def _area_path(db: Session, code: str) -> str | None:
+    code = code.strip()
+    if not code:
+        return None
+    area = db.query(Area).filter_by(code=code).one_or_none()
+    if area is None:
+        raise NotFound("Unknown area: %(code)s", code=code)
+    return area.path
+
+
+@router.post("/reports/catalogue/{what}")
+async def catalogue_change(what: str, request: Request, db: SessionDep, settings: SettingsDep,
+                           admin: CatalogueAdmin):
+    from siskamling.reports import channels, webhooks
+
+    form = await request.form()
+    field = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    actor = actor_of(request, admin)
+    created_key = None
+    try:
+        if what == "unit":
+            catalogue.save_unit(db_session=db, code=field.get("code", ""), name=field.get("name", ""),
+                                kind=field.get("kind", ""), area_path=_area_path(db, field.get("area", "")),
+                                actor=actor)
+            notice = _("Unit %(code)s saved") % {"code": field.get("code")}
+        elif what == "member":
+            user = accounts.get_user(db_session=db, username=field.get("username", ""))
+            if user is None:
+                raise Invalid("Unknown officer: %(name)s", name=field.get("username", ""))
+            unit = catalogue.unit(db_session=db, code=field.get("unit", ""))
+            catalogue.add_member(db_session=db, unit_row=unit, user_id=user.id, is_head=field.get("head") == "on",
+                                 actor=actor)
+            notice = _("%(user)s added to %(unit)s") % {"user": user.username, "unit": unit.name}
+        elif what == "rule":
+            path = _area_path(db, field.get("area", ""))
+            if path is None:
+                raise Invalid("Give the area the rule covers")
+            code = field.get("category", "")
+            row = catalogue.category(db_session=db, code=code, active_only=False) if code else None
+            catalogue.set_rule(db_session=db, category_row=row, area_path=path,
+                               unit_row=catalogue.unit(db_session=db, code=field.get("unit", "")), actor=actor)
+            notice = _("Routing rule saved")
+        elif what == "client":
+            _client, key, secret = channels.create_client(db_session=db, settings=settings, name=field.get("name", ""),
+                                                          webhook_url=field.get("webhook") or None, actor=actor)
+            created_key, notice = (key, secret), _("Client created: copy its key now, it is not shown again")
+        elif what == "retry":
+            webhooks.retry_now(db_session=db, delivery_id=int(field.get("delivery") or 0))
+            notice = _("The delivery will be sent again")
+        else:
+            raise NotFound("Page not found")
+    except (DomainError, ValueError) as exc:
+        db.rollback()
+        message = translated(exc) if isinstance(exc, DomainError) else str(exc)
+        return _catalogue_page(request, db, error=message, status_code=getattr(exc, "status_code", 422))
+    return _catalogue_page(request, db, notice=notice, created_key=created_key)
 
 
 # --- staff -------------------------------------------------------------------------------------
