@@ -5,17 +5,26 @@
   var box = document.getElementById("toasts");
   if (!box || !window.EventSource) return;
   var source = new EventSource("/events/stream");
-  function show(title, text, kind) {
-    var note = document.createElement("div");
+  function show(title, text, kind, href, sticky) {
+    var note = document.createElement(href ? "a" : "div");
+    if (href) note.href = href;
     note.className = "toast " + kind;
-    note.setAttribute("role", "status");
+    note.setAttribute("role", sticky ? "alert" : "status");
     var strong = document.createElement("strong");
     strong.textContent = title;
     note.appendChild(strong);
     note.appendChild(document.createTextNode(" " + text));
     box.appendChild(note);
-    setTimeout(function () { note.remove(); }, 15000);
+    // An emergency stays until someone opens it; other notices fade after 15 s.
+    if (!sticky) setTimeout(function () { note.remove(); }, 15000);
   }
+  ["report.new", "report.emergency"].forEach(function (kind) {
+    source.addEventListener(kind, function (ev) {
+      var data = JSON.parse(ev.data), emergency = kind === "report.emergency";
+      show(emergency ? box.dataset.emergency : box.dataset.report, data.ticket + " · " + data.category + " · " + data.area,
+           emergency ? "offline emergency" : "online", "/reports/" + encodeURIComponent(data.ticket), emergency);
+    });
+  });
   ["camera.offline", "camera.online", "camera.degraded"].forEach(function (kind) {
     source.addEventListener(kind, function (ev) {
       var data = JSON.parse(ev.data);
