@@ -10,6 +10,7 @@ with a ketua RT, a ketua RW and a satpam of his own. Charlie's people must see n
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from siskamling.areas import importer
 from siskamling.areas import service as areas
 from siskamling.areas.models import Level
 from siskamling.audit.service import Actor
-from siskamling.core import migrate
+from siskamling.core import migrate, security
 from siskamling.core.config import Environment, Settings
 from siskamling.core.db import make_engine, make_session_factory
 from siskamling.core.deps import CSRF_COOKIE, SESSION_COOKIE, get_db
@@ -34,6 +35,7 @@ from siskamling.core.security import csrf_token
 from siskamling.demo.city import generate
 
 pytest_plugins = ["tests.rtsp.fixtures"]
+HASH_PASSWORD = security.hash_password
 
 PASSWORD = "correct horse battery staple"
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
@@ -216,11 +218,18 @@ class ReportDesk:
     client: object
 
 
+@functools.cache
+def _hash_once(password: str) -> str:
+    return HASH_PASSWORD(password)
+
+
 @pytest.fixture
-def desk(db, settings) -> ReportDesk:
+def desk(db, settings, monkeypatch) -> ReportDesk:
     from siskamling.areas.models import Area
     from siskamling.reports import catalogue, channels
 
+    # Argon2 is slow on purpose: the desk's four officers share one hash, made once per run.
+    monkeypatch.setattr(security, "hash_password", _hash_once)
     actor = Actor.system("tests")
     kel = db.query(Area).filter_by(code=KEL_A).one()
     kel_unit = catalogue.save_unit(db_session=db, code="kel-sukamaju", name="Kantor Kelurahan Sukamaju",

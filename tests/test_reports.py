@@ -299,7 +299,7 @@ def test_staff_api_queue_is_scoped_and_filtered(client, db, settings, desk, toke
     r = client.get("/api/v1/reports", params={"status": "selesai"}, headers=token_for("alice"))
     assert r.json() == []
     r = client.get("/api/v1/reports", params={"status": "kacau"}, headers=token_for("alice"))
-    assert r.status_code == 422 and "Unknown status" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "Status tidak dikenal" in r.json()["error"]["message"]
     r = client.get(f"/api/v1/reports/{other.ticket}", headers=token_for("alice"))
     assert r.status_code == 404
 
@@ -363,7 +363,7 @@ def test_app_channel_is_idempotent_and_refuses_replayed_keys(client, db, setting
     assert db.scalar(select(func.count()).select_from(Report).where(Report.external_id == "JAKI-1")) == 1
     changed = client.post("/api/v1/channels/app/reports", json=app_body(db, description="Lampu jalan mati lagi"),
                           headers=headers)
-    assert changed.status_code == 409 and "different request" in changed.json()["error"]["message"]
+    assert changed.status_code == 409 and "permintaan yang berbeda" in changed.json()["error"]["message"]
     missing = client.post("/api/v1/channels/app/reports", json=app_body(db), headers={"X-Api-Key": desk.client_key})
     assert missing.status_code == 422 and "Idempotency-Key" in missing.json()["error"]["message"]
     same_id = client.post("/api/v1/channels/app/reports", json=app_body(db),
@@ -385,7 +385,7 @@ def test_app_channel_accepts_photos_and_updates(client, db, settings, desk):
     r = client.post("/api/v1/channels/app/reports", json=app_body(db, external_id="JAKI-2",
                                                                   photos=[{"content_base64": "bm90IGFuIGltYWdl"}]),
                     headers=headers | {"Idempotency-Key": "p-2"})
-    assert r.status_code == 422 and "not a photo" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "bukan foto" in r.json()["error"]["message"]
     r = client.post("/api/v1/channels/app/reports/JAKI-1/updates", json={"kind": "comment", "note": "Masih mati"},
                     headers=headers | {"Idempotency-Key": "u-1"})
     assert r.status_code == 200 and r.json()["history"][-1]["note"] == "Masih mati"

@@ -9,6 +9,7 @@ reports, their positions snapped to the public grid, never who reported. Writing
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
@@ -33,6 +34,10 @@ FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=
 DEFAULT_DAYS = 90
 MAX_REQUESTS = 1000
 SPEC = "http://wiki.open311.org/GeoReport_v2"
+# Filters the spec lets a client declare "multiple times, comma delimited": repeated, they are joined.
+LIST_PARAMS = frozenset({"service_request_id", "service_code", "status"})
+# Characters XML 1.0 cannot carry at all (a description may hold them): dropped from XML answers.
+XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Open311Error(DomainError):
@@ -63,7 +68,7 @@ def _xml_value(parent: ET.Element, key: str, value: Any, item: str) -> None:
     elif isinstance(value, bool):
         node.text = "true" if value else "false"
     elif value is not None:
-        node.text = str(value)
+        node.text = XML_INVALID.sub("", str(value))
 
 
 # XML element names for the members of a list, as the spec's examples write them.
@@ -91,7 +96,7 @@ def to_xml(root: str, item: str | None, body: Any) -> bytes:
 def respond(fmt: str, root: str, item: str | None, body: Any, status: int = 200) -> Response:
     if fmt == "xml":
         return Response(to_xml(root, item, body), status_code=status, media_type=FORMATS["xml"])
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, media_type=FORMATS["json"])
 
 
 def error_response(request: Request, status: int, message: str) -> Response:
@@ -111,8 +116,11 @@ def _parse_time(name: str, value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
+        parsed = None
+    # Year 1 or 9999 passes the parser but overflows the conversion to UTC or the 90-day window.
+    if parsed is None or not 1900 <= parsed.year <= 9000:
         raise Open311Error(400, "%(name)s must be a W3C date and time, e.g. 2026-01-31T08:00:00+07:00",
-                           name=name) from None
+                           name=name)
     return parsed.replace(tzinfo=WIB) if parsed.tzinfo is None else parsed
 
 
@@ -121,10 +129,16 @@ def _params(request: Request, form: dict[str, Any] | None = None) -> dict[str, A
     merged: dict[str, Any] = {}
     for source in (request.query_params.multi_items(), (form or {}).items()):
         for key, value in source:
+            if isinstance(value, list):
+                value = [v for v in value if not (isinstance(v, str) and v.strip() == "")]
+                if not value:
+                    continue
             if isinstance(value, str) and value.strip() == "":
                 continue
             if key in merged and key.endswith("[]"):
-                merged[key] = [*merged[key], value] if isinstance(merged[key], list) else [merged[key], value]
+                merged[key] = [*merged[key], *(value if isinstance(value, list) else [value])]
+            elif key in merged and key in LIST_PARAMS:
+                merged[key] = f"{merged[key]},{value}"
             else:
                 merged[key] = [value] if key.endswith("[]") and not isinstance(value, list) else value
     return merged
@@ -195,9 +209,15 @@ def _status(report: Report) -> str:
     return "open" if report.status_enum in OPEN_STATUSES else "closed"
 
 
+# Steps whose note speaks to the public about the report itself (a "merged_in" step's note is the
+# ticket of the duplicate folded into it, not news about this report).
+NOTE_KINDS = ("status", "comment", "handover", "merge")
+
+
 def _last_public_note(db: Session, report: Report) -> str | None:
     return db.scalar(select(Step.note).where(Step.report_id == report.id, Step.public.is_(True),
-                                             Step.by_staff.is_(True), Step.note.is_not(None))
+                                             Step.by_staff.is_(True), Step.note.is_not(None),
+                                             Step.kind.in_(NOTE_KINDS))
                      .order_by(Step.at.desc(), Step.id.desc()).limit(1))
 
 
@@ -229,8 +249,8 @@ def _notes_for(db: Session, ids: list[int]) -> dict[int, str]:
     if not ids:
         return notes
     rows = db.execute(select(Step.report_id, Step.note).where(
-        Step.report_id.in_(ids), Step.public.is_(True), Step.by_staff.is_(True), Step.note.is_not(None))
-        .order_by(Step.at, Step.id))
+        Step.report_id.in_(ids), Step.public.is_(True), Step.by_staff.is_(True), Step.note.is_not(None),
+        Step.kind.in_(NOTE_KINDS)).order_by(Step.at, Step.id))
     for report_id, note in rows:
         notes[report_id] = note  # the last one wins
     return notes
@@ -255,7 +275,9 @@ def list_requests(fmt: str, request: Request, db: SessionDep, settings: Settings
     params = _params(request)
     _jurisdiction(params, settings)
     base = str(request.base_url).rstrip("/")
-    stmt = select(Report).where(Report.public.is_(True))
+    # A page is up to 1,000 reports: load their unit, area and duplicate in three queries, not 3,000.
+    stmt = select(Report).where(Report.public.is_(True)).options(
+        selectinload(Report.unit), selectinload(Report.area), selectinload(Report.duplicate_of))
     ids = [s.strip().upper() for s in str(params.get("service_request_id", "")).split(",") if s.strip()]
     if ids:
         # The spec: with service_request_id every other filter is ignored.
@@ -275,7 +297,7 @@ def list_requests(fmt: str, request: Request, db: SessionDep, settings: Settings
     if any(s not in ("open", "closed") for s in statuses):
         raise Open311Error(400, "status must be open, closed or both (comma-separated)")
     if statuses and len(set(statuses)) == 1:
-        chosen = OPEN_STATUSES if statuses[0] == "open" else CLOSED_STATUSES - {Status.duplikat}
+        chosen = OPEN_STATUSES if statuses[0] == "open" else CLOSED_STATUSES
         stmt = stmt.where(Report.status.in_([s.value for s in chosen]))
     start = _parse_time("start_date", params.get("start_date"))
     end = _parse_time("end_date", params.get("end_date"))
@@ -324,7 +346,7 @@ def get_token(token: str, fmt: str, request: Request, db: SessionDep, settings: 
     """We create requests at once, so a token is the ticket itself and always resolves."""
     fmt = _fmt(fmt)
     _jurisdiction(_params(request), settings)
-    report = db.scalar(select(Report).where(Report.ticket == token.upper()))
+    report = db.scalar(select(Report).where(Report.ticket == token.upper(), Report.public.is_(True)))
     if report is None:
         raise Open311Error(404, "token %(token)s not found", token=token)
     return respond(fmt, "service_requests", "request", [{"service_request_id": report.ticket, "token": token}])
@@ -347,8 +369,10 @@ def _attributes(params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _form(request: Request) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "")
+    content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        if not await request.body():
+            return {}  # every parameter in the query string, as some clients send them
         raise Open311Error(400, "Send the parameters form-encoded (application/x-www-form-urlencoded)")
     try:
         form = await request.form()
@@ -383,6 +407,10 @@ async def post_request(fmt: str, request: Request, db: SessionDep, settings: Set
     client = _client(db, params)
     if not params.get("service_code"):
         raise Open311Error(400, "service_code is required")
+    try:  # first, so an unknown service_code is what the client hears of, whatever else is wrong
+        catalogue.category(db_session=db, code=str(params["service_code"]).strip())
+    except NotFound:
+        raise Open311Error(400, "service_code %(code)s not found", code=params["service_code"]) from None
     lat, lon = _float(params, "lat"), _float(params, "long")
     if (lat is None) != (lon is None):
         raise Open311Error(400, "Give both lat and long, or neither and an address_string")
@@ -399,8 +427,9 @@ async def post_request(fmt: str, request: Request, db: SessionDep, settings: Set
 
     def act() -> tuple[int, dict[str, Any]]:
         try:
+            # The spec makes description optional: the category and the answers may say it all.
             filed = reports.file_report(db_session=db, settings=settings, data=data, actor=actor,
-                                        channel=Channel.open311, client=client)
+                                        channel=Channel.open311, client=client, require_description=False)
         except NotFound as exc:  # an unknown service_code is a bad request, not a missing page
             raise Open311Error(400, exc.message, **exc.params) from None
         notice = ("Darurat? Hubungi 112 sekarang." if filed.report.emergency else None)
@@ -418,13 +447,29 @@ async def post_request(fmt: str, request: Request, db: SessionDep, settings: Set
 # --- service request updates (extension) -------------------------------------------------------
 
 
-def update_out(step: Step, report: Report) -> dict[str, Any]:
+def update_out(step: Step, report: Report, status: str) -> dict[str, Any]:
+    """``status`` is the report's status once this step was taken (a comment leaves it as it was)."""
     return {
         "update_id": str(step.id), "service_request_id": report.ticket,
-        "status": "OPEN" if (step.status_to or report.status) in {s.value for s in OPEN_STATUSES} else "CLOSED",
+        "status": "open" if status in {s.value for s in OPEN_STATUSES} else "closed",
         "updated_datetime": _time(step.at), "description": step.note or "", "media_url": None,
         "external_status_code": step.status_to,
     }
+
+
+def _statuses_at(db: Session, steps: list[Step]) -> dict[int, str]:
+    """For each step, the status its report had once it was taken: its own, or the last one before."""
+    history: dict[int, list[tuple[datetime, int, str]]] = {}
+    rows = db.execute(select(Step.report_id, Step.at, Step.id, Step.status_to).where(
+        Step.report_id.in_({s.report_id for s in steps}), Step.status_to.is_not(None)).order_by(Step.at, Step.id))
+    for report_id, at, step_id, status in rows:
+        history.setdefault(report_id, []).append((at, step_id, status))
+    out: dict[int, str] = {}
+    for step in steps:
+        before = [status for at, step_id, status in history.get(step.report_id, [])
+                  if (at, step_id) <= (step.at, step.id)]
+        out[step.id] = step.status_to or (before[-1] if before else Status.menunggu.value)
+    return out
 
 
 @router.get("/open311/v2/servicerequestupdates.{fmt}", summary="Open311 extension: updates to public reports")
@@ -432,8 +477,9 @@ def list_updates(fmt: str, request: Request, db: SessionDep, settings: SettingsD
     fmt = _fmt(fmt)
     params = _params(request)
     _jurisdiction(params, settings)
-    start = _parse_time("start_date", params.get("start_date")) or utcnow() - timedelta(days=1)
-    end = _parse_time("end_date", params.get("end_date")) or utcnow() + timedelta(seconds=1)
+    end = _parse_time("end_date", params.get("end_date"))
+    start = _parse_time("start_date", params.get("start_date")) or (end or utcnow()) - timedelta(days=1)
+    end = end or utcnow() + timedelta(seconds=1)
     if end < start:
         raise Open311Error(400, "end_date must not be before start_date")
     page = _int(params, "page", 1, 1, 1_000_000)
@@ -442,8 +488,9 @@ def list_updates(fmt: str, request: Request, db: SessionDep, settings: SettingsD
         Report.public.is_(True), Step.public.is_(True), Step.kind.in_(("status", "handover", "comment", "merge",
                                                                          "dispute", "assign")),
         Step.at >= start, Step.at <= end).order_by(Step.at, Step.id).offset((page - 1) * size).limit(size)).all()
+    statuses = _statuses_at(db, [step for step, _ in rows])
     return respond(fmt, "service_request_updates", "request_update",
-                   [update_out(step, report) for step, report in rows])
+                   [update_out(step, report, statuses[step.id]) for step, report in rows])
 
 
 @router.post("/open311/v2/servicerequestupdates.{fmt}", summary="Open311 extension: a reporter's update")
@@ -456,7 +503,8 @@ async def post_update(fmt: str, request: Request, db: SessionDep, settings: Sett
         if not params.get(name):
             raise Open311Error(400, "%(name)s is required", name=name)
     report = db.scalar(select(Report).where(Report.ticket == str(params["service_request_id"]).upper()))
-    if report is None or (report.client_id is not None and report.client_id != client.id and not report.public):
+    # A private report is only the business of the client that filed it (web reports: of nobody's).
+    if report is None or (not report.public and report.client_id != client.id):
         raise Open311Error(404, "service_request_id %(id)s not found", id=params["service_request_id"])
     actor = Actor(None, f"open311:{client.name}", client_ip(request))
     try:

@@ -254,9 +254,9 @@ def _clean_text(value: str | None, limit: int) -> str | None:
     return text[:limit] if text else None
 
 
-def _validate(data: NewReport) -> None:
+def _validate(data: NewReport, require_description: bool) -> None:
     description = (data.description or "").strip()
-    if len(description) < 10:
+    if require_description and len(description) < 10:
         raise Invalid("Describe what happened (at least 10 characters)")
     if len(description) > 4000:
         raise Invalid("The description is too long (at most 4,000 characters)")
@@ -274,11 +274,11 @@ def _validate(data: NewReport) -> None:
 def file_report(*, db_session: Session, settings: Settings, data: NewReport, actor: Actor,
                 reporter: Principal | None = None, channel: Channel = Channel.web,
                 client: IntakeClient | None = None, photo_files: list[tuple[str, bytes]] | None = None,
-                now: datetime | None = None) -> Filed:
+                now: datetime | None = None, require_description: bool = True) -> Filed:
     """Checks everything first, then stores the report, its photos, its first step, the evidence
     holds on nearby footage, the audit entry and the operators' alert, in the caller's transaction.
     Photos are written to disk (fsynced) before the transaction commits and removed if it fails."""
-    _validate(data)
+    _validate(data, require_description)
     category_row = catalogue.category(db_session=db_session, code=(data.category or "").strip())
     answers = catalogue.check_answers(category_row, data.attributes or {})
     photo_files = photo_files or []
