@@ -281,14 +281,12 @@ def clip(folder: Path, kind: str, size: tuple[int, int], fps: int, kbps: int, se
 def rtsp_server(folder: Path, files: dict[str, Path], feeders: str):
     """tests/rtsp/server.py serving ``files`` (mount -> clip).
 
-    The server runs one looping feeder per file path, shared by the mounts of that path. As of
-    this writing it hands every mount of a shared feeder the same Gst.Buffer (PyGObject's
-    Buffer.copy() only adds a reference) and sets that buffer's timestamps per mount, so with two
-    or more mounts of one path every mount but the last gets frames with another mount's
-    timestamps (bursts of equal timestamps, then jumps back and forth). ``feeders="per-camera"``
-    therefore gives each mount a path of its own (a symbolic link to the clip), hence a feeder of
-    its own: correct, at about three times the server's CPU. ``"shared"`` is for a server that
-    copies the buffer per mount (Buffer.copy_region with the MEMORY flag)."""
+    The server runs one looping feeder per file path, shared by the mounts of that path; each
+    mount gets its own copy of every buffer (Buffer.copy_region with the MEMORY flag), so a shared
+    feeder is correct. ``feeders="per-camera"`` gives each mount a path of its own (a symbolic link
+    to the clip), hence a feeder of its own, at about three times the server's CPU; ``"shared"``
+    is cheaper and leaves more of the machine to the recorders. Either way the server gets a
+    thread per client: every camera connects at once."""
     try:
         from tests.rtsp import fixtures
     except ImportError as exc:
@@ -298,7 +296,7 @@ def rtsp_server(folder: Path, files: dict[str, Path], feeders: str):
     if reason:
         raise click.ClickException(f"the RTSP server cannot run here: {reason}")
     if feeders == "shared":
-        return fixtures.RtspServer(files=files)
+        return fixtures.RtspServer(files=files, threads=-1)
     fixtures.START_TIMEOUT_S = max(fixtures.START_TIMEOUT_S, 30 + 0.5 * len(files))  # one feeder per mount
     links = folder / "sources"
     links.mkdir()
@@ -307,7 +305,7 @@ def rtsp_server(folder: Path, files: dict[str, Path], feeders: str):
         link = links / f"{mount}{path.suffix}"
         link.symlink_to(path.resolve())
         mounts[mount] = link
-    return fixtures.RtspServer(files=mounts)
+    return fixtures.RtspServer(files=mounts, threads=-1)  # every camera connects at once
 
 
 def gstreamer_version() -> str:
@@ -944,7 +942,7 @@ def common_options(default_cameras: int):
             click.option("--feeders", type=click.Choice(["per-camera", "shared"]), default="per-camera",
                          show_default=True,
                          help="RTSP server: a looping feeder per mount, or one per clip shared by all mounts "
-                         "(only once tests/rtsp/server.py copies buffers per mount; see docs/benchmarks.md)"),
+                         "(each mount gets its own copy of every buffer; the server's CPU is then a third)"),
             click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
                          help="ours then the reference, this many times; CPU figures are summed over rounds"),
             click.option("--no-reference", is_flag=True, help="measure ours only (no ffmpeg run)"),

@@ -80,7 +80,9 @@ def test_locate_note_speaks_the_users_language(client):
 def test_openapi_describes_the_json_api_only(client):
     paths = client.get("/api/openapi.json").json()["paths"]
     assert "/api/v1/locate" in paths and "/api/v1/areas/{code}" in paths
-    assert not [p for p in paths if not p.startswith("/api/")], "HTML pages are not part of the API description"
+    assert "/open311/v2/requests.{fmt}" in paths, "Open311 is an API too"
+    assert not [p for p in paths if not p.startswith(("/api/", "/open311/"))], \
+        "HTML pages are not part of the API description"
 
 
 def test_large_geojson_is_compressed(client, token_for):

@@ -94,7 +94,9 @@ class RtspServer:
     ``auth``: mount -> (user, password)."""
 
     def __init__(self, *, files: dict[str, str | os.PathLike] | None = None, tests: dict[str, str] | None = None,
-                 auth: dict[str, tuple[str, str]] | None = None, auth_method: str = "basic", host: str = "127.0.0.1"):
+                 auth: dict[str, tuple[str, str]] | None = None, auth_method: str = "basic", host: str = "127.0.0.1",
+                 threads: int = 1):
+        self.threads = threads  # -1: a thread per client (benchmarks with many cameras)
         self.files = dict(files or {})
         self.tests = dict(tests or {})
         self.auth = dict(auth or {})
@@ -113,7 +115,7 @@ class RtspServer:
 
     def command(self) -> list[str]:
         cmd = [system_python(), "-u", str(SERVER_SCRIPT), "--host", self.host, "--port", "0",
-               "--auth-method", self.auth_method]
+               "--auth-method", self.auth_method, "--threads", str(self.threads)]
         for name, path in self.files.items():
             cmd += ["--file", f"{name}={path}"]
         for name, opts in self.tests.items():
