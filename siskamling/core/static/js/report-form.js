@@ -27,16 +27,18 @@
     changed();
   }
 
-  var timer = null;
+  var timer = null, lookups = 0;
   function changed() { clearTimeout(timer); timer = setTimeout(lookup, 250); }
 
   function lookup() {
     var a = parseFloat(lat.value), b = parseFloat(lon.value);
-    if (!isFinite(a) || !isFinite(b)) { place.textContent = ""; return; }
+    if (!isFinite(a) || !isFinite(b)) { place.textContent = ""; similar(); return; }
     place.textContent = place.dataset.checking; place.dataset.state = "checking";
+    var asked = ++lookups;  // only the answer for the latest pin is shown
     fetch("/api/v1/locate?lat=" + a + "&lon=" + b, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (d) {
+        if (asked !== lookups) return;
         if (!d.levels || d.status === "outside") { place.textContent = place.dataset.outside; place.dataset.state = "outside"; return; }
         // Deepest first: RT, RW, kelurahan… shown as "RW 005, Kelurahan X".
         place.textContent = d.levels.filter(function (l) { return l.level !== "provinsi" && l.level !== "kota"; })
@@ -49,7 +51,9 @@
 
   function similar() {
     var a = parseFloat(lat.value), b = parseFloat(lon.value);
-    if (!category.value || !isFinite(a) || !isFinite(b) || typeof htmx === "undefined") return;
+    // No category or no position: take back what was offered for the previous one.
+    if (!category.value || !isFinite(a) || !isFinite(b)) { document.getElementById("similar").innerHTML = ""; return; }
+    if (typeof htmx === "undefined") return;
     htmx.ajax("GET", "/lapor/serupa?category=" + encodeURIComponent(category.value) + "&lat=" + a + "&lon=" + b,
               { target: "#similar", swap: "innerHTML" });
   }

@@ -25,9 +25,9 @@
         }
       }).addTo(map);
       pub.dataset.features = String(data.features.length);
-      if (data.features.length) map.fitBounds(layer.getBounds(), { maxZoom: 16 });
+      if (data.features.length) map.fitBounds(layer.getBounds(), { maxZoom: 16, padding: [12, 12] });
       pub.dataset.state = "ready";
-    });
+    }).catch(function (err) { pub.dataset.state = "error"; pub.title = String(err); });
   }
   var one = document.getElementById("report-map");
   if (one) {
