@@ -24,7 +24,7 @@ from siskamling.cameras import hls as cameras_hls
 from siskamling.cameras import pages as cameras_pages
 from siskamling.cameras import recordings as cameras_recordings
 from siskamling.cameras import stream as cameras_stream
-from siskamling.core import i18n, metrics, scheduler, web
+from siskamling.core import i18n, maintenance, metrics, scheduler, web  # noqa: F401  (maintenance: its job)
 from siskamling.core.config import Settings
 from siskamling.core.db import make_engine, make_session_factory
 from siskamling.core.deps import CSRF_COOKIE, csrf_protect

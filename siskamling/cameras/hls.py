@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from siskamling.audit import service as audit
 from siskamling.audit.events import LiveViewEnded, LiveViewStarted
@@ -125,9 +126,14 @@ async def live_playlist(request: Request, camera: LiveCamera, db: SessionDep, se
                         principal: CurrentUser):
     code, area_path = camera.code, camera.area_path
     actor = actor_of(request, principal)
-    if views_of(request.app).seen(principal.user_id, code, actor, area_path):
-        audit.record(db_session=db, actor=actor, area_path=area_path, event=LiveViewStarted(code=code))
-    db.commit()  # nothing held while waiting for the recorder
+    started = views_of(request.app).seen(principal.user_id, code, actor, area_path)
+
+    def record_and_commit() -> None:  # database work in the threadpool, never on the event loop
+        if started:
+            audit.record(db_session=db, actor=actor, area_path=area_path, event=LiveViewStarted(code=code))
+        db.commit()  # nothing held while waiting for the recorder
+
+    await run_in_threadpool(record_and_commit)
     index = await _fresh_index(live_folder(settings.media_dir, code))
     return Response(playlist(index, code), media_type=PLAYLIST, headers=NO_STORE)
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from siskamling.audit import service as audit
 from siskamling.audit.events import CameraWallOpened
@@ -85,7 +86,9 @@ async def camera_snapshot(camera: LiveCamera, settings: SettingsDep, db: Session
     """The newest picture. Recorders decode snapshots only while someone looks: asking renews that
     interest, and an old picture waits (up to 2.5 s, one keyframe interval) for a fresh one."""
     path = cameras.snapshot_path(settings, camera)
-    db.commit()  # authorised; no transaction (on SQLite, a lock) held while waiting
+    # Authorised; no transaction (on SQLite, a lock) held while waiting. In the threadpool, like
+    # all database work: the event loop must never wait on the database.
+    await run_in_threadpool(db.commit)
     touch(path.parent, WANT_SNAPSHOT_FILE)
     age = _age(path)
     deadline = time.monotonic() + SNAPSHOT_WAIT_S

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket, WebSocketException
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 from starlette.requests import HTTPConnection
 
 from siskamling.accounts import service as accounts
@@ -34,6 +35,16 @@ def get_db(request: Request) -> Iterator[Session]:
 # scope="function": commit before the response leaves, so a client that follows a redirect
 # always sees what the request wrote.
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+
+
+async def read_form(request: Request) -> FormData:
+    """The submitted form, read on the event loop, so that the route taking it can be a plain
+    function: database work belongs in the threadpool, never on the loop (on SQLite a loop waiting
+    for the write lock cannot let the request holding it commit)."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(read_form)]
 
 
 def get_settings(request: Request) -> Settings:

@@ -164,7 +164,8 @@ class Report(Base):
     support_count: Mapped[int] = mapped_column(Integer, default=0)
     photo_count: Mapped[int] = mapped_column(Integer, default=0)
 
-    category: Mapped[Category] = relationship(lazy="joined")
+    # selectin, not joined: a queue page sorts report rows only, then loads their few categories.
+    category: Mapped[Category] = relationship(lazy="selectin")
     unit: Mapped[Unit | None] = relationship()
     area = relationship("Area")
     officer = relationship("User", foreign_keys=[officer_id])
@@ -177,6 +178,7 @@ class Report(Base):
         Index("ix_report_unit_status", "unit_id", "status", "created_at"),
         Index("ix_report_officer_status", "officer_id", "status"),
         Index("ix_report_category_created", "category_id", "created_at"),
+        Index("ix_report_category_status", "category_id", "status", "created_at"),
         Index("ix_report_created", "created_at"),
         Index("ix_report_updated", "updated_at"),
         Index("ix_report_lat_lon", "lat", "lon"),

@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from siskamling.areas.models import Area
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
 from siskamling.core.deps import SessionDep, SettingsDep, client_ip, public
@@ -277,7 +278,8 @@ def list_requests(fmt: str, request: Request, db: SessionDep, settings: Settings
     base = str(request.base_url).rstrip("/")
     # A page is up to 1,000 reports: load their unit, area and duplicate in three queries, not 3,000.
     stmt = select(Report).where(Report.public.is_(True)).options(
-        selectinload(Report.unit), selectinload(Report.area), selectinload(Report.duplicate_of))
+        selectinload(Report.unit), selectinload(Report.area).load_only(Area.code, Area.name),
+        selectinload(Report.duplicate_of).load_only(Report.ticket))  # not the areas' polygons
     ids = [s.strip().upper() for s in str(params.get("service_request_id", "")).split(",") if s.strip()]
     if ids:
         # The spec: with service_request_id every other filter is ignored.
@@ -389,6 +391,12 @@ async def _form(request: Request) -> dict[str, Any]:
     return out
 
 
+# Read on the event loop; the routes that take it are plain functions, run in the threadpool, so
+# their database work never blocks the loop (on SQLite a blocked loop cannot hand another
+# request's commit to its thread, and both wait out the busy timeout).
+Open311Form = Annotated[dict[str, Any], Depends(_form)]
+
+
 def _float(params: dict[str, Any], name: str) -> float | None:
     raw = params.get(name)
     if raw is None:
@@ -400,9 +408,9 @@ def _float(params: dict[str, Any], name: str) -> float | None:
 
 
 @router.post("/open311/v2/requests.{fmt}", summary="Open311: file a report (api_key required)")
-async def post_request(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+def post_request(fmt: str, request: Request, db: SessionDep, settings: SettingsDep, form: Open311Form) -> Response:
     fmt = _fmt(fmt)
-    params = _params(request, await _form(request))
+    params = _params(request, form)
     _jurisdiction(params, settings)
     client = _client(db, params)
     if not params.get("service_code"):
@@ -494,9 +502,9 @@ def list_updates(fmt: str, request: Request, db: SessionDep, settings: SettingsD
 
 
 @router.post("/open311/v2/servicerequestupdates.{fmt}", summary="Open311 extension: a reporter's update")
-async def post_update(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+def post_update(fmt: str, request: Request, db: SessionDep, settings: SettingsDep, form: Open311Form) -> Response:
     fmt = _fmt(fmt)
-    params = _params(request, await _form(request))
+    params = _params(request, form)
     _jurisdiction(params, settings)
     client = _client(db, params)
     for name in ("service_request_id", "description"):

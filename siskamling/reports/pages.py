@@ -20,6 +20,7 @@ from siskamling.core.config import Settings
 from siskamling.core.deps import (
     CSRF_COOKIE,
     CurrentUser,
+    FormDep,
     PrincipalDep,
     SessionDep,
     SettingsDep,
@@ -114,8 +115,7 @@ def _float(value: Any, name: str) -> float | None:
 
 
 @router.post("/lapor", dependencies=Public)
-async def submit_report(request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep):
-    form = await request.form()
+def submit_report(request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, form: FormDep):
     values = {k: form.get(k, "") for k in ("category", "description", "lat", "lon", "name", "phone", "email")}
     values |= {k: form.get(k) == "on" for k in ("public", "anonymous", "confidential")}
     answers = _answers(form)
@@ -126,7 +126,7 @@ async def submit_report(request: Request, db: SessionDep, settings: SettingsDep,
         limit = int(settings.report_photo_max_mb * 1_000_000)
         files = []
         for upload in uploads:
-            raw = await upload.read(limit + 1)
+            raw = upload.file.read(limit + 1)
             files.append((upload.filename or "photo", raw))
         lat, lon = _float(values["lat"], "lat"), _float(values["lon"], "lon")
         if lat is None or lon is None:
@@ -208,15 +208,15 @@ def track(ticket: str, request: Request, db: SessionDep, settings: SettingsDep, 
     return _tracking_page(request, db, settings, report, principal, kunci, new=baru)
 
 
-async def _form_key(request: Request) -> str | None:
-    form = await request.form()
+def _form_key(form: FormData) -> str | None:
     value = form.get(KEY_PARAM)
     return value if isinstance(value, str) and value else None
 
 
 @router.post("/laporan/{ticket}/konfirmasi", dependencies=Public)
-async def confirm(ticket: str, request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep):
-    key = await _form_key(request)
+def confirm(ticket: str, request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+            form: FormDep):
+    key = _form_key(form)
     report = _tracked(db, ticket, principal, key)
     if not _is_reporter(report, principal, key):
         raise NotFound("Report not found")
@@ -229,9 +229,9 @@ async def confirm(ticket: str, request: Request, db: SessionDep, settings: Setti
 
 
 @router.post("/laporan/{ticket}/sanggah", dependencies=Public)
-async def dispute(ticket: str, request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep):
-    key = await _form_key(request)
-    form = await request.form()
+def dispute(ticket: str, request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+            form: FormDep):
+    key = _form_key(form)
     report = _tracked(db, ticket, principal, key)
     if not _is_reporter(report, principal, key):
         raise NotFound("Report not found")
@@ -245,7 +245,7 @@ async def dispute(ticket: str, request: Request, db: SessionDep, settings: Setti
 
 
 @router.post("/laporan/{ticket}/dukung", dependencies=Public)
-async def support(ticket: str, request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep):
+def support(ticket: str, request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep):
     """"Me too": once per person (per account, or per browser for visitors without one)."""
     report = _tracked(db, ticket, principal, None)
     if principal is not None:
@@ -311,11 +311,10 @@ def _area_path(db: Session, code: str) -> str | None:
 
 
 @router.post("/reports/catalogue/{what}")
-async def catalogue_change(what: str, request: Request, db: SessionDep, settings: SettingsDep,
-                           admin: CatalogueAdmin):
+def catalogue_change(what: str, request: Request, db: SessionDep, settings: SettingsDep, admin: CatalogueAdmin,
+                     form: FormDep):
     from siskamling.reports import channels, webhooks
 
-    form = await request.form()
     field = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     actor = actor_of(request, admin)
     created_key = None
@@ -403,8 +402,7 @@ def _assignable(db: Session, staff: reports.Staff) -> list[tuple[str, str, str]]
 
 
 @router.post("/reports/assign")
-async def bulk_assign(request: Request, db: SessionDep, staff: StaffDep, principal: CurrentUser):
-    form = await request.form()
+def bulk_assign(request: Request, db: SessionDep, staff: StaffDep, principal: CurrentUser, form: FormDep):
     tickets = [t for t in form.getlist("ticket") if isinstance(t, str)]
     username = str(form.get("officer") or "")
     try:
@@ -459,10 +457,9 @@ def detail(ticket: str, request: Request, db: SessionDep, settings: SettingsDep,
 
 
 @router.post("/reports/{ticket}/{action}")
-async def act(ticket: str, action: str, request: Request, db: SessionDep, settings: SettingsDep, staff: StaffDep,
-              principal: CurrentUser):
+def act(ticket: str, action: str, request: Request, db: SessionDep, settings: SettingsDep, staff: StaffDep,
+        principal: CurrentUser, form: FormDep):
     report = reports.get_visible(db_session=db, staff=staff, ticket=ticket)
-    form = await request.form()
     actor = actor_of(request, principal)
     note = str(form.get("note") or "")
     try:
