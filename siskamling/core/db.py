@@ -6,6 +6,7 @@ instead of failing on lock upgrade); PostgreSQL is the scale-out database.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -50,6 +51,8 @@ class UTCDateTime(TypeDecorator):
 
 
 READ_ONLY = "siskamling_read_only"
+WRITE_LOCK_HELD = "siskamling_write_lock_held"
+WRITE_LOCK_TIMEOUT_S = 30
 
 
 def read_only(engine: Engine):
@@ -81,11 +84,42 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
+    # Writers of this process queue on a lock of our own before BEGIN IMMEDIATE. Without it they
+    # queue inside SQLite, whose busy handler sleeps (1, 2, 5 … 100 ms) between tries: when the
+    # lock is freed, the next writer may be asleep, and the database sits idle. With it, the lock
+    # passes at once to the next thread (intake throughput and its tail latency both improved
+    # several times); other processes (camera workers) still wait in SQLite's busy handler.
+    write_lock = threading.Lock()
+
+    def release(info) -> None:
+        if info.pop(WRITE_LOCK_HELD, False):
+            write_lock.release()
+
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         # Read-only probes (readiness, schema version) opt out of the write lock.
-        deferred = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not write_lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S):
+            raise TimeoutError("the database stayed busy for %s s" % WRITE_LOCK_TIMEOUT_S)
+        connection.info[WRITE_LOCK_HELD] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(connection.info)
+            raise
+
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, lambda connection: release(connection.info))
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection, record):
+        release(record.info)  # a connection returned without commit or rollback (an error path)
+
+    @event.listens_for(engine, "close")
+    def on_close(_dbapi_connection, record):
+        release(record.info)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from siskamling.core.time import utcnow
 from siskamling.reports.models import IdempotencyRecord, IntakeClient
 
 KEY_PREFIX = "sk_app_"
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 def create_client(*, db_session: Session, settings: Settings, name: str, webhook_url: str | None,
@@ -54,7 +56,9 @@ def resolve(*, db_session: Session, key: str | None) -> IntakeClient | None:
     client = db_session.scalar(select(IntakeClient).where(IntakeClient.key_hash == sha256_hex(key.strip())))
     if client is None or not client.active:
         return None
-    client.last_used_at = utcnow()
+    now = utcnow()
+    if client.last_used_at is None or now - client.last_used_at > LAST_USED_EVERY:
+        client.last_used_at = now  # once a minute, not a write per request
     return client
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from siskamling.areas import service as areas
+from siskamling.areas.index import get_index
 from siskamling.areas.models import Area
 from siskamling.audit import service as audit
 from siskamling.audit.events import (
@@ -32,7 +33,7 @@ from siskamling.audit.events import (
 )
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
-from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound
+from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from siskamling.core.permissions import Permission, Role
 from siskamling.core.scope import Principal
 from siskamling.core.security import SecretBox, sha256_hex
@@ -234,17 +235,29 @@ def resolve_address(db_session: Session, address: str) -> tuple[float, float]:
     return best[1], best[2]
 
 
-def _locate(db_session: Session, settings: Settings, data: NewReport) -> Area:
+@dataclass(frozen=True)
+class Place:
+    area_id: int
+    path: str
+    name: str
+
+
+def _locate(db_session: Session, settings: Settings, data: NewReport) -> Place:
+    """The deepest area at the report's position, from the in-memory area index (no query)."""
     if data.lat is None or data.lon is None:
         if not data.address:
             raise Invalid("Give the position (lat and long) or an address")
         data.lat, data.lon = resolve_address(db_session, data.address)
-    location = areas.locate(db_session=db_session, lat=data.lat, lon=data.lon,
-                            edge_tolerance_m=settings.locate_edge_tolerance_m)
-    if location.status == "outside" or not location.levels:
+    areas.validate_point(data.lat, data.lon)
+    index = get_index(db_session)
+    if not index.layers:
+        raise Unavailable("No area boundaries have been imported yet")
+    found = index.locate_many([data.lon], [data.lat], settings.locate_edge_tolerance_m)
+    area_id = int(found.area_id[0])
+    if area_id < 0:
         raise Invalid("The position is outside the service area")
-    area = db_session.get(Area, int(db_session.scalar(select(Area.id).where(Area.code == location.area_code))))
-    return area
+    info = index.areas[area_id]
+    return Place(area_id, info.path, info.name)
 
 
 def _clean_text(value: str | None, limit: int) -> str | None:
@@ -286,7 +299,7 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         raise Invalid("At most %(n)s photos per report", n=photos.MAX_PHOTOS)
     max_bytes = int(settings.report_photo_max_mb * 1_000_000)
     cleaned = [photos.clean(raw, max_bytes=max_bytes, name=name) for name, raw in photo_files]
-    area = _locate(db_session, settings, data)
+    place = _locate(db_session, settings, data)
     now = now or utcnow()
     occurred = data.occurred_at or now
     if occurred.tzinfo is None:
@@ -299,13 +312,13 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         if existing is not None:
             raise Conflict("A report with external id %(id)s was already received (ticket %(ticket)s)",
                            id=data.external_id, ticket=existing.ticket)
-    unit = catalogue.route(db_session=db_session, category_row=category_row, area_path=area.path)
+    unit = catalogue.route(db_session=db_session, category_row=category_row, area_path=place.path)
     key = secrets.token_urlsafe(18)
     named = reporter is not None and not data.anonymous
     report = Report(
         ticket=_new_ticket(db_session, now), category_id=category_row.id, category=category_row,
         description=data.description, attributes=answers, lat=data.lat, lon=data.lon,
-        address=_clean_text(data.address, 300), area_id=area.id, area_path=area.path, status=Status.menunggu,
+        address=_clean_text(data.address, 300), area_id=place.area_id, area_path=place.path, status=Status.menunggu,
         unit_id=unit.id if unit else None, channel=channel, client_id=client.id if client else None,
         external_id=_clean_text(data.external_id, 100), reporter_id=reporter.user_id if reporter else None,
         reporter_name=_clean_text(data.reporter_name, 200) or (reporter.full_name if named else None),
@@ -323,6 +336,9 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
                         unit_to_id=report.unit_id, actor_id=actor.id, actor_label=actor.label, public=True))
     written: list[Path] = []
     try:
+        # One flush at the end for the step, photos, holds, audit entry and alert (each flush is
+        # a round of the unit of work; intake is a hot path).
+        db_session.autoflush = False
         for n, photo in enumerate(cleaned, 1):
             relative = f"reports/{now:%Y/%m}/{report.ticket}/{n}.jpg"
             photos.write(settings.media_dir, relative, photo.data)
@@ -336,12 +352,14 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         events.publish(db_session=db_session, kind="report.emergency" if report.emergency else "report.new",
                        area_path=report.area_path, permission=Permission.report_manage,
                        payload={"ticket": report.ticket, "category": category_row.name_id,
-                                "area": area.name, "emergency": report.emergency})
+                                "area": place.name, "emergency": report.emergency})
         db_session.flush()
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
+    finally:
+        db_session.autoflush = True
     return Filed(report=report, track_key=key, duplicates=[])
 
 
