@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from siskamling.areas.models import Area
 from siskamling.audit.service import Actor
@@ -278,6 +278,9 @@ def list_requests(fmt: str, request: Request, db: SessionDep, settings: Settings
     base = str(request.base_url).rstrip("/")
     # A page is up to 1,000 reports: load their unit, area and duplicate in three queries, not 3,000.
     stmt = select(Report).where(Report.public.is_(True)).options(
+        load_only(Report.id, Report.ticket, Report.category_id, Report.description, Report.lat, Report.lon,
+                  Report.area_id, Report.status, Report.unit_id, Report.duplicate_of_id, Report.photo_count,
+                  Report.support_count, Report.created_at, Report.updated_at),
         selectinload(Report.unit), selectinload(Report.area).load_only(Area.code, Area.name),
         selectinload(Report.duplicate_of).load_only(Report.ticket))  # not the areas' polygons
     ids = [s.strip().upper() for s in str(params.get("service_request_id", "")).split(",") if s.strip()]

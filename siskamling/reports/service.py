@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from siskamling.areas import service as areas
 from siskamling.areas.index import get_index
@@ -689,6 +689,10 @@ def queue(*, db_session: Session, staff: Staff, f: QueueFilter, now: datetime | 
         stmt = stmt.where(Report.officer_id == staff.principal.user_id)
     size = max(1, min(f.page_size, 200))
     page = max(1, f.page)
+    # A page shows each report's area, unit, officer and duplicate: a query each, not one per row.
+    stmt = stmt.options(selectinload(Report.area).load_only(Area.code, Area.name, Area.path),
+                        selectinload(Report.unit), selectinload(Report.officer),
+                        selectinload(Report.duplicate_of).load_only(Report.ticket))
     rows = list(db_session.scalars(stmt.order_by(Report.created_at.desc(), Report.id.desc())
                                    .offset((page - 1) * size).limit(size + 1)))
     return rows[:size], len(rows) > size
