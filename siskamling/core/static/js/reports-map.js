@@ -25,7 +25,7 @@
         }
       }).addTo(map);
       pub.dataset.features = String(data.features.length);
-      if (data.features.length) map.fitBounds(layer.getBounds(), { maxZoom: 16, padding: [12, 12] });
+      if (data.features.length) map.fitBounds(layer.getBounds(), { maxZoom: 16, padding: [12, 12], animate: false });  // "ready" = final positions
       pub.dataset.state = "ready";
     }).catch(function (err) { pub.dataset.state = "error"; pub.title = String(err); });
   }
