@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -24,10 +22,11 @@ from siskamling.cameras import hls as cameras_hls
 from siskamling.cameras import pages as cameras_pages
 from siskamling.cameras import recordings as cameras_recordings
 from siskamling.cameras import stream as cameras_stream
-from siskamling.core import i18n, maintenance, metrics, scheduler, web  # noqa: F401  (maintenance: its job)
+from siskamling.core import maintenance, scheduler, web  # noqa: F401  (maintenance: its job)
 from siskamling.core.config import Settings
+from siskamling.core.context import RequestContext
 from siskamling.core.db import make_engine, make_session_factory
-from siskamling.core.deps import CSRF_COOKIE, csrf_protect
+from siskamling.core.deps import csrf_protect
 from siskamling.core.errors import DomainError
 from siskamling.events import api as events_api
 from siskamling.reports import api as reports_api
@@ -74,30 +73,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
 
     csp = content_security_policy(settings)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next):
-        started = time.perf_counter()
-        request.state.csrf_id = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-        lang = i18n.pick_language(
-            request.cookies.get("lang"), None, request.headers.get("accept-language"), settings.default_language
-        )
-        token = i18n.current_language.set(lang)
-        try:
-            response = await call_next(request)
-        finally:
-            i18n.current_language.reset(token)
-        if CSRF_COOKIE not in request.cookies:
-            response.set_cookie(CSRF_COOKIE, request.state.csrf_id, httponly=True, samesite="lax",
-                                secure=settings.session_cookie_secure)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", csp)
-        route = request.scope.get("route")
-        label = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(request.method, label, response.status_code).inc()
-        metrics.http_latency.labels(request.method, label).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestContext, settings=settings, csp=csp)
 
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=4)  # level 9 tripled its latency
