@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.orm import Session
 
 from siskamling.areas.models import Area
 from siskamling.audit.service import Actor
@@ -206,10 +207,6 @@ def service_definition(code: str, fmt: str, request: Request, db: SessionDep, se
 # --- requests ----------------------------------------------------------------------------------
 
 
-def _status(report: Report) -> str:
-    return "open" if report.status_enum in OPEN_STATUSES else "closed"
-
-
 # Steps whose note speaks to the public about the report itself (a "merged_in" step's note is the
 # ticket of the duplicate folded into it, not news about this report).
 NOTE_KINDS = ("status", "comment", "handover", "merge")
@@ -222,27 +219,95 @@ def _last_public_note(db: Session, report: Report) -> str | None:
                      .order_by(Step.at.desc(), Step.id.desc()).limit(1))
 
 
-def request_out(db: Session, settings: Settings, base: str, report: Report, extensions: bool,
-                notes: dict[int, str] | None = None) -> dict[str, Any]:
-    lat, lon = reports.coarse(report.lat, report.lon, settings.report_public_grid_m)
-    note = notes.get(report.id) if notes is not None else _last_public_note(db, report)
+def request_out(db: Session, settings: Settings, base: str, report: Report, extensions: bool) -> dict[str, Any]:
+    """One report (``GET requests/{id}``), shaped as a list page's rows are."""
+    area_code, area_name = (report.area.code, report.area.name) if report.area else (None, None)
+    row = _ListRow(report.ticket, report.status, report.description, report.lat, report.lon, report.photo_count,
+                   report.support_count, report.created_at, report.updated_at, report.category.code,
+                   report.category.name_id, report.unit.name if report.unit else None, area_code, area_name,
+                   report.duplicate_of.ticket if report.duplicate_of else None, _last_public_note(db, report))
+    return _row_out(settings, base, row, extensions)
+
+
+_OPEN_VALUES = frozenset(s.value for s in OPEN_STATUSES)
+
+
+def _row_out(settings: Settings, base: str, row: Any, extensions: bool) -> dict[str, Any]:
+    lat, lon = reports.coarse(row.lat, row.lon, settings.report_public_grid_m)
     body: dict[str, Any] = {
-        "service_request_id": report.ticket, "status": _status(report), "status_notes": note,
-        "service_name": report.category.name_id, "service_code": report.category.code,
-        "description": report.description, "agency_responsible": report.unit.name if report.unit else None,
-        "service_notice": None, "requested_datetime": _time(report.created_at),
-        "updated_datetime": _time(report.updated_at), "expected_datetime": None,
-        "address": report.area.name if report.area else None, "address_id": None, "zipcode": None,
+        "service_request_id": row.ticket, "status": "open" if row.status in _OPEN_VALUES else "closed",
+        "status_notes": row.note, "service_name": row.service_name, "service_code": row.service_code,
+        "description": row.description, "agency_responsible": row.agency,
+        "service_notice": None, "requested_datetime": _time(row.created_at),
+        "updated_datetime": _time(row.updated_at), "expected_datetime": None,
+        "address": row.area_name, "address_id": None, "zipcode": None,
         "lat": lat, "long": lon,
-        "media_url": f"{base}/laporan/{report.ticket}/foto/1.jpg" if report.photo_count else None,
+        "media_url": f"{base}/laporan/{row.ticket}/foto/1.jpg" if row.photo_count else None,
     }
     if extensions:
         body["extended_attributes"] = {
-            "status": report.status, "support_count": report.support_count, "area_code": report.area.code,
-            "duplicate_of": report.duplicate_of.ticket if report.duplicate_of else None,
-            "tracking_url": f"{base}/laporan/{report.ticket}",
+            "status": row.status, "support_count": row.support_count, "area_code": row.area_code,
+            "duplicate_of": row.duplicate_of, "tracking_url": f"{base}/laporan/{row.ticket}",
         }
     return body
+
+
+@dataclass(slots=True)
+class _ListRow:
+    ticket: str
+    status: str
+    description: str | None
+    lat: float
+    lon: float
+    photo_count: int
+    support_count: int
+    created_at: datetime
+    updated_at: datetime
+    service_code: str = ""
+    service_name: str = ""
+    agency: str | None = None
+    area_code: str | None = None
+    area_name: str | None = None
+    duplicate_of: str | None = None
+    note: str | None = None
+
+
+# A page is up to 1,000 reports: plain rows (no ORM objects), the report's own columns only, so
+# the filter keeps its plan; categories and units are small tables read whole, the page's areas,
+# duplicates and notes one query each.
+_LIST_COLUMNS = (Report.id, Report.ticket, Report.status, Report.description, Report.lat, Report.lon,
+                 Report.photo_count, Report.support_count, Report.created_at, Report.updated_at, Report.category_id,
+                 Report.unit_id, Report.area_id, Report.duplicate_of_id)
+
+
+def _list_rows(db: Session, conditions: list[Any], order: bool, offset: int = 0, limit: int = MAX_REQUESTS,
+               ) -> list[_ListRow]:
+    from siskamling.reports.models import Unit
+
+    stmt = select(*_LIST_COLUMNS).where(Report.public.is_(True), *conditions)
+    stmt = stmt.order_by(Report.created_at.desc(), Report.id.desc()).offset(offset).limit(limit) if order else \
+        stmt.order_by(Report.created_at.desc())
+    raw = db.execute(stmt).all()
+    if not raw:
+        return []
+    categories = {cid: (code, name) for cid, code, name in db.execute(select(Category.id, Category.code,
+                                                                             Category.name_id))}
+    unit_ids = {r.unit_id for r in raw if r.unit_id is not None}
+    units = dict(db.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all()) if unit_ids else {}
+    area_ids = {r.area_id for r in raw if r.area_id is not None}
+    areas = {aid: (code, name) for aid, code, name in db.execute(
+        select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids)))} if area_ids else {}
+    dup_ids = {r.duplicate_of_id for r in raw if r.duplicate_of_id is not None}
+    dups = dict(db.execute(select(Report.id, Report.ticket).where(Report.id.in_(dup_ids))).all()) if dup_ids else {}
+    notes = _notes_for(db, [r.id for r in raw])
+    out = []
+    for r in raw:
+        code, name = categories.get(r.category_id, ("", ""))
+        area_code, area_name = areas.get(r.area_id, (None, None))
+        out.append(_ListRow(r.ticket, r.status, r.description, r.lat, r.lon, r.photo_count, r.support_count,
+                            r.created_at, r.updated_at, code, name, units.get(r.unit_id), area_code, area_name,
+                            dups.get(r.duplicate_of_id), notes.get(r.id)))
+    return out
 
 
 def _notes_for(db: Session, ids: list[int]) -> dict[int, str]:
@@ -276,34 +341,26 @@ def list_requests(fmt: str, request: Request, db: SessionDep, settings: Settings
     params = _params(request)
     _jurisdiction(params, settings)
     base = str(request.base_url).rstrip("/")
-    # A page is up to 1,000 reports: load their unit, area and duplicate in three queries, not 3,000.
-    stmt = select(Report).where(Report.public.is_(True)).options(
-        load_only(Report.id, Report.ticket, Report.category_id, Report.description, Report.lat, Report.lon,
-                  Report.area_id, Report.status, Report.unit_id, Report.duplicate_of_id, Report.photo_count,
-                  Report.support_count, Report.created_at, Report.updated_at),
-        selectinload(Report.unit), selectinload(Report.area).load_only(Area.code, Area.name),
-        selectinload(Report.duplicate_of).load_only(Report.ticket))  # not the areas' polygons
+    extensions = params.get("extensions") == "true"
+    conditions: list[Any] = []
     ids = [s.strip().upper() for s in str(params.get("service_request_id", "")).split(",") if s.strip()]
     if ids:
         # The spec: with service_request_id every other filter is ignored.
-        stmt = stmt.where(Report.ticket.in_(ids[:MAX_REQUESTS])).order_by(Report.created_at.desc())
-        rows = list(db.scalars(stmt))
-        notes = _notes_for(db, [r.id for r in rows])
-        return respond(fmt, "service_requests", "request",
-                       [request_out(db, settings, base, r, params.get("extensions") == "true", notes) for r in rows])
+        rows = _list_rows(db, [Report.ticket.in_(ids[:MAX_REQUESTS])], order=False)
+        return respond(fmt, "service_requests", "request", [_row_out(settings, base, r, extensions) for r in rows])
     codes = [s.strip() for s in str(params.get("service_code", "")).split(",") if s.strip()]
     if codes:
         found = dict(db.execute(select(Category.code, Category.id).where(Category.code.in_(codes))).all())
         unknown = [c for c in codes if c not in found]
         if unknown:
             raise Open311Error(400, "service_code not found: %(codes)s", codes=", ".join(unknown))
-        stmt = stmt.where(Report.category_id.in_(found.values()))
+        conditions.append(Report.category_id.in_(found.values()))
     statuses = [s.strip().lower() for s in str(params.get("status", "")).split(",") if s.strip()]
     if any(s not in ("open", "closed") for s in statuses):
         raise Open311Error(400, "status must be open, closed or both (comma-separated)")
     if statuses and len(set(statuses)) == 1:
         chosen = OPEN_STATUSES if statuses[0] == "open" else CLOSED_STATUSES
-        stmt = stmt.where(Report.status.in_([s.value for s in chosen]))
+        conditions.append(Report.status.in_([s.value for s in chosen]))
     start = _parse_time("start_date", params.get("start_date"))
     end = _parse_time("end_date", params.get("end_date"))
     if start is None and end is None:
@@ -312,24 +369,22 @@ def list_requests(fmt: str, request: Request, db: SessionDep, settings: Settings
         start = end - timedelta(days=DEFAULT_DAYS)
     if end is not None and end < start:
         raise Open311Error(400, "end_date must not be before start_date")
-    stmt = stmt.where(Report.created_at >= start)
+    conditions.append(Report.created_at >= start)
     if end is not None:
-        stmt = stmt.where(Report.created_at <= end)
+        conditions.append(Report.created_at <= end)
     for name, op in (("updated_after", ">"), ("updated_before", "<")):
         value = _parse_time(name, params.get(name))
         if value is not None:
-            stmt = stmt.where(Report.updated_at > value if op == ">" else Report.updated_at < value)
+            conditions.append(Report.updated_at > value if op == ">" else Report.updated_at < value)
     agency = params.get("agency_responsible")
     if agency:
         from siskamling.reports.models import Unit
 
-        stmt = stmt.where(Report.unit_id.in_(select(Unit.id).where(or_(Unit.code == agency, Unit.name == agency))))
+        conditions.append(Report.unit_id.in_(select(Unit.id).where(or_(Unit.code == agency, Unit.name == agency))))
     page = _int(params, "page", 1, 1, 1_000_000)
     size = _int(params, "page_size", MAX_REQUESTS, 1, MAX_REQUESTS)
-    rows = list(db.scalars(stmt.order_by(Report.created_at.desc(), Report.id.desc())
-                           .offset((page - 1) * size).limit(size)))
-    notes = _notes_for(db, [r.id for r in rows])
-    body = [request_out(db, settings, base, r, params.get("extensions") == "true", notes) for r in rows]
+    rows = _list_rows(db, conditions, order=True, offset=(page - 1) * size, limit=size)
+    body = [_row_out(settings, base, r, extensions) for r in rows]
     return respond(fmt, "service_requests", "request", body)
 
 
