@@ -257,6 +257,31 @@ class Server:
             pass
 
 
+class ServerGroup:
+    """Several server processes on one database, each on its own port, as a load balancer in front
+    of one process per core would see them; requests are spread over them round-robin."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+        self.name = servers[0].name
+        self.pids = [s.pid for s in servers]
+        self.log = servers[0].log
+
+    @property
+    def bases(self) -> list[str]:
+        return [s.base for s in self.servers]
+
+    def cpu_seconds(self) -> float:
+        return sum(s.cpu_seconds() for s in self.servers)
+
+    def log_text(self) -> str:
+        return "".join(s.log.read_text(errors="replace") for s in self.servers)
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
+
+
 def _serve_command() -> list[str]:
     script = Path(sys.executable).parent / "siskamling"
     return [str(script)] if script.exists() else [sys.executable, "-m", "siskamling"]
@@ -278,6 +303,10 @@ def start_ours(folder: Path, db_path: Path, secret: str, log: Path) -> Server:
                     _serve_env(folder, db_path, secret), log, port)
     server.wait_ready()
     return server
+
+
+def start_ours_group(folder: Path, db_path: Path, secret: str, processes: int) -> ServerGroup:
+    return ServerGroup([start_ours(folder, db_path, secret, folder / f"serve-{i + 1}.log") for i in range(processes)])
 
 
 def _settings(folder: Path, db_path: Path, secret: str):
@@ -405,7 +434,7 @@ def reference_main(db_path: str, port: str) -> None:
                 forwarded_allow_ips="127.0.0.1", ws_per_message_deflate=False)
 
 
-def start_reference(folder: Path, log: Path) -> tuple[Server, Path]:
+def start_reference(folder: Path, processes: int) -> tuple[ServerGroup, Path]:
     db = folder / "reference.db"
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -414,12 +443,15 @@ def start_reference(folder: Path, log: Path) -> tuple[Server, Path]:
                  "created_at DATETIME NOT NULL)")
     conn.commit()
     conn.close()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SISKAMLING_")}
-    server = Server("reference (bare FastAPI)", [sys.executable, str(Path(__file__).resolve()), REFERENCE_FLAG,
-                                                 str(db), str(port)], env, log, port)
-    server.wait_ready()
-    return server, db
+    servers = []
+    for i in range(processes):
+        port = _free_port()
+        server = Server("reference (bare FastAPI)", [sys.executable, str(Path(__file__).resolve()), REFERENCE_FLAG,
+                                                     str(db), str(port)], env, folder / f"reference-{i + 1}.log", port)
+        servers.append(server)
+        server.wait_ready()
+    return ServerGroup(servers), db
 
 
 def _machine_busy() -> float:
@@ -429,10 +461,10 @@ def _machine_busy() -> float:
     return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
 
-async def _drive(url: str, bodies: list[dict], connections: int, seconds: float, warmup: float,
-                 server: Server) -> dict:
-    """``connections`` workers POST form bodies back to back for warmup + seconds; latencies of the
-    requests started inside the window are kept."""
+async def _drive(path: str, bodies: list[dict], connections: int, seconds: float, warmup: float,
+                 server: ServerGroup) -> dict:
+    """``connections`` workers POST form bodies back to back for warmup + seconds, worker i to
+    server process i mod n; latencies of the requests started inside the window are kept."""
     import aiohttp
     import psutil
 
@@ -456,6 +488,7 @@ async def _drive(url: str, bodies: list[dict], connections: int, seconds: float,
 
     async def worker(i: int, session) -> None:
         k = i
+        url = server.bases[i % len(server.bases)] + path
         while time.perf_counter() < end:
             body = bodies[k % len(bodies)]
             k += connections
@@ -509,7 +542,7 @@ def _intake_bodies(api_key: str, lon, lat, names: list[str], n: int, rng) -> lis
 
 
 def run_intake(connections: int, seconds: float, warmup: float, kelurahan: Path | None, rw: Path | None,
-               seed: int, keep: bool, no_reference: bool) -> None:
+               seed: int, keep: bool, no_reference: bool, processes: int = 1) -> None:
     import numpy as np
 
     from siskamling.audit.service import Actor
@@ -520,7 +553,7 @@ def run_intake(connections: int, seconds: float, warmup: float, kelurahan: Path 
     _need_bench_extras()
     kel_file, rw_file = _boundary_files(kelurahan, rw)
     _header(f"bench reports intake: POST {OPEN311_PATH}, {connections} connections, {warmup:g} s warm-up + "
-             f"{seconds:g} s window, per side")
+             f"{seconds:g} s window, per side, {processes} server process(es) per side")
     folder = Path(tempfile.mkdtemp(prefix="siskamling-bench-intake-"))
     results: dict[str, dict] = {}
     try:
@@ -546,13 +579,13 @@ def run_intake(connections: int, seconds: float, warmup: float, kelurahan: Path 
                  f"client with an api_key; {len(bodies):,} distinct report bodies (categories "
                  f"{', '.join(INTAKE_CATEGORIES)}; points inside the kelurahan polygons)")
 
-            server = start_ours(folder, db_path, secret, folder / "serve.log")
+            server = start_ours_group(folder, db_path, secret, processes)
             stack.callback(server.stop)
-            echo(f"  ours: siskamling serve (pid {server.pid}) on {server.base}, database {db_path.name} "
-                 f"(WAL, synchronous=FULL)")
-            ours = asyncio.run(_drive(server.base + OPEN311_PATH, bodies, connections, seconds, warmup, server))
+            echo(f"  ours: {processes} x siskamling serve (pids {', '.join(map(str, server.pids))}) on "
+                 f"{', '.join(server.bases)}, database {db_path.name} (WAL, synchronous=FULL)")
+            ours = asyncio.run(_drive(OPEN311_PATH, bodies, connections, seconds, warmup, server))
             server.stop()
-            ours["locked"] = server.log.read_text(errors="replace").count("OperationalError) database is locked")
+            ours["locked"] = server.log_text().count("OperationalError) database is locked")
             conn = sqlite3.connect(db_path)
             ours["rows"] = conn.execute("SELECT count(*) FROM report").fetchone()[0]
             ours["steps"] = conn.execute("SELECT count(*) FROM report_step").fetchone()[0]
@@ -560,12 +593,12 @@ def run_intake(connections: int, seconds: float, warmup: float, kelurahan: Path 
             results["ours"] = ours
 
             if not no_reference:
-                ref_server, ref_db = start_reference(folder, folder / "reference.log")
+                ref_server, ref_db = start_reference(folder, processes)
                 stack.callback(ref_server.stop)
-                echo(f"  reference: bare FastAPI (pid {ref_server.pid}) on {ref_server.base}, uvicorn with serve's "
-                     f"options, one INSERT per request into {ref_db.name} (WAL, synchronous=FULL, BEGIN IMMEDIATE)")
-                ref = asyncio.run(_drive(ref_server.base + OPEN311_PATH, bodies, connections, seconds, warmup,
-                                         ref_server))
+                echo(f"  reference: {processes} x bare FastAPI (pids {', '.join(map(str, ref_server.pids))}), uvicorn "
+                     f"with serve's options, one INSERT per request into {ref_db.name} (WAL, synchronous=FULL, "
+                     f"BEGIN IMMEDIATE)")
+                ref = asyncio.run(_drive(OPEN311_PATH, bodies, connections, seconds, warmup, ref_server))
                 ref_server.stop()
                 conn = sqlite3.connect(ref_db)
                 ref["rows"] = conn.execute("SELECT count(*) FROM report").fetchone()[0]
@@ -1251,10 +1284,12 @@ def cli() -> None:
 @click.option("--seed", type=int, default=11, show_default=True)
 @click.option("--no-reference", is_flag=True, help="measure ours only")
 @click.option("--keep", is_flag=True, help="keep the temporary folder (database, server logs)")
-def intake(connections, seconds, warmup, kelurahan, rw, seed, no_reference, keep) -> None:
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="server processes per side on the one database (one per core, as docs/scale-out.md deploys)")
+def intake(connections, seconds, warmup, kelurahan, rw, seed, no_reference, keep, processes) -> None:
     """POST /open311/v2/requests.json: >= 300 committed reports/s, p95 <= 100 ms, beside a bare
     FastAPI endpoint doing one SQLite insert."""
-    run_intake(connections, seconds, warmup, kelurahan, rw, seed, keep, no_reference)
+    run_intake(connections, seconds, warmup, kelurahan, rw, seed, keep, no_reference, processes)
 
 
 @cli.command()

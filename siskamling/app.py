@@ -77,9 +77,9 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
 
     # GeoJSON for a city's kelurahan is ~400 KB; compressed it is a fraction of that.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=4)  # level 9 tripled its latency
-    for module in (web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, open311,
-                   reports_pages):
+    # Open311 first: intake is the hottest route, and routes are matched in order.
+    for module in (open311, web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
+                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, reports_pages):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -235,10 +235,13 @@ _cache: dict[str, tuple[str, AreaIndex]] = {}
 _lock = threading.Lock()
 
 
+_REVISION = select(AreaRevision.token).where(AreaRevision.id == 1)  # built once: this runs on every locate
+
+
 def get_index(db_session: Session) -> AreaIndex:
     """The index for the current area revision (one small query to check it)."""
     key = str(db_session.get_bind().engine.url)
-    token = db_session.scalar(select(AreaRevision.token).where(AreaRevision.id == 1)) or ""
+    token = db_session.connection().scalar(_REVISION) or ""
     cached = _cache.get(key)
     if cached and cached[0] == token:
         return cached[1]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from siskamling.audit.events import AuditAction
@@ -68,9 +68,10 @@ def record(
 ) -> AuditEvent:
     """Append one event in the caller's transaction: it commits, or vanishes, with the change."""
     _lock_chain(db_session)
-    last = db_session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    # Plain statements on the session's connection, not the unit of work: an append is on every
+    # write path (report intake among them), and the row is never changed afterwards.
+    connection = db_session.connection()
+    last = connection.execute(_LAST).first()
     row = AuditEvent(
         seq=(last.seq + 1) if last else 1,
         occurred_at=utcnow(),
@@ -85,9 +86,14 @@ def record(
         prev_hash=last.hash if last else GENESIS,
     )
     row.hash = compute_hash(row)
-    db_session.add(row)
-    db_session.flush()
+    connection.execute(_INSERT, {c: getattr(row, c) for c in _COLUMNS})
     return row
+
+
+_LAST = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+_INSERT = insert(AuditEvent.__table__)
+_COLUMNS = ("seq", "occurred_at", "action", "actor_id", "actor_label", "object_type", "object_id", "area_path", "ip",
+            "data", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)

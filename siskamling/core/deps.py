@@ -47,7 +47,7 @@ async def read_form(request: Request) -> FormData:
 FormDep = Annotated[FormData, Depends(read_form)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: no thread hop for a lookup
     return request.app.state.settings
 
 
@@ -127,8 +127,9 @@ def login_pending(request: Request, db: SessionDep, settings: SettingsDep) -> Lo
 login_pending.__siskamling_guard__ = "login-pending"  # type: ignore[attr-defined]
 
 
-def public() -> None:
-    """Marks a route as open to everyone. Use sparingly and deliberately."""
+async def public() -> None:
+    """Marks a route as open to everyone. Use sparingly and deliberately. (Async: FastAPI runs a
+    plain function dependency in the threadpool, a thread hop for nothing.)"""
 
 
 public.__siskamling_public__ = True  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of,
 from siskamling.core.errors import Invalid, NotFound, Unauthenticated
 from siskamling.reports import catalogue, channels, schemas
 from siskamling.reports import service as reports
-from siskamling.reports.models import Channel, IntakeClient, Report, Status
+from siskamling.reports.models import Channel, Report, Status
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -31,7 +31,7 @@ def staff_dep(db: SessionDep, principal: CurrentUser) -> reports.Staff:
 StaffDep = Annotated[reports.Staff, Depends(staff_dep)]
 
 
-def app_client(request: Request, db: SessionDep) -> IntakeClient:
+def app_client(request: Request, db: SessionDep) -> channels.ClientRef:
     """Guard for the city app's channel: its api key in ``X-Api-Key``."""
     client = channels.resolve(db_session=db, key=request.headers.get("x-api-key"))
     if client is None:
@@ -40,7 +40,7 @@ def app_client(request: Request, db: SessionDep) -> IntakeClient:
 
 
 app_client.__siskamling_guard__ = "api-key"  # type: ignore[attr-defined]
-AppClient = Annotated[IntakeClient, Depends(app_client)]
+AppClient = Annotated[channels.ClientRef, Depends(app_client)]
 
 
 def tracking_url(request: Request, report: Report) -> str:
@@ -227,7 +227,7 @@ def merge(ticket: str, data: schemas.MergeIn, request: Request, db: SessionDep, 
 # --- the city app's channel ------------------------------------------------------------------------
 
 
-def _app_actor(request: Request, client: IntakeClient) -> Actor:
+def _app_actor(request: Request, client: channels.ClientRef) -> Actor:
     return Actor(None, f"app:{client.name}", client_ip(request))
 
 
@@ -247,7 +247,7 @@ def app_report(data: schemas.AppReportIn, request: Request, db: SessionDep, sett
     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 
-def _app_report(db: Session, client: IntakeClient, external_id: str) -> Report:
+def _app_report(db: Session, client: channels.ClientRef, external_id: str) -> Report:
     report = db.scalar(select(Report).where(Report.client_id == client.id, Report.external_id == external_id))
     if report is None:
         raise NotFound("Report not found")

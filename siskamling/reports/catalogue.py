@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from siskamling.audit import service as audit
@@ -160,8 +160,15 @@ def categories(*, db_session: Session, active_only: bool = True) -> list[Categor
     return list(db_session.scalars(stmt))
 
 
+_BY_CODE = select(Category).where(Category.code == bindparam("code"))  # built once: every intake reads it
+
+
 def category(*, db_session: Session, code: str, active_only: bool = True) -> Category:
-    row = db_session.scalar(select(Category).where(Category.code == code))
+    # Remembered for the rest of the request's session: intake checks the code first, then files.
+    seen = db_session.info.setdefault("report_categories", {})
+    row = seen.get(code)
+    if row is None:
+        row = seen[code] = db_session.scalar(_BY_CODE, {"code": code})
     if row is None or (active_only and not row.active):
         raise NotFound("Unknown category: %(code)s", code=code)
     return row
@@ -175,6 +182,7 @@ def save_category(*, db_session: Session, data: dict[str, Any], actor: Actor) ->
     if not name_id:
         raise Invalid("A category needs an Indonesian name")
     row = db_session.scalar(select(Category).where(Category.code == code))
+    db_session.info.pop("report_categories", None)
     change = "changed" if row else "created"
     if row is None:
         row = Category(code=code, sort_order=len(categories(db_session=db_session, active_only=False)))
@@ -275,19 +283,25 @@ def _prefixes(path: str) -> list[str]:
     return ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
-def route(*, db_session: Session, category_row: Category, area_path: str) -> Unit | None:
-    """The unit responsible for a report of this category at this place. A rule naming the
-    category beats a rule for any category ("banjir goes to Dinas SDA city-wide" wins over "the
-    rest of kelurahan X goes to its office"); between rules of the same kind, the one for the
+_RULES = select(RoutingRule.category_id, RoutingRule.area_path, RoutingRule.unit_id).where(
+    RoutingRule.area_path.in_(bindparam("paths", expanding=True)),
+    (RoutingRule.category_id == bindparam("category")) | RoutingRule.category_id.is_(None))
+
+
+def route_unit_id(*, db_session: Session, category_row: Category, area_path: str) -> int | None:
+    """The id of the unit responsible for a report of this category at this place. A rule naming
+    the category beats a rule for any category ("banjir goes to Dinas SDA city-wide" wins over
+    "the rest of kelurahan X goes to its office"); between rules of the same kind, the one for the
     deepest enclosing area wins. With no rule, the category's default unit."""
-    prefixes = _prefixes(area_path)
-    rules = db_session.scalars(select(RoutingRule).where(
-        RoutingRule.area_path.in_(prefixes),
-        (RoutingRule.category_id == category_row.id) | RoutingRule.category_id.is_(None)))
-    best = sorted(rules, key=lambda r: (r.category_id is None, -len(r.area_path)))
-    if best:
-        return best[0].unit
-    return category_row.default_unit
+    rules = db_session.connection().execute(_RULES, {"paths": _prefixes(area_path), "category": category_row.id}).all()
+    if rules:
+        return min(rules, key=lambda r: (r.category_id is None, -len(r.area_path))).unit_id
+    return category_row.default_unit_id
+
+
+def route(*, db_session: Session, category_row: Category, area_path: str) -> Unit | None:
+    unit_id = route_unit_id(db_session=db_session, category_row=category_row, area_path=area_path)
+    return db_session.get(Unit, unit_id) if unit_id is not None else None
 
 
 def memberships(*, db_session: Session, user_id: int) -> list[UnitMember]:

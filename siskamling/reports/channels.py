@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,16 +51,37 @@ def clients(*, db_session: Session) -> list[IntakeClient]:
     return list(db_session.scalars(select(IntakeClient).order_by(IntakeClient.name)))
 
 
-def resolve(*, db_session: Session, key: str | None) -> IntakeClient | None:
+@dataclass(frozen=True)
+class ClientRef:
+    """The client a request came from: who it is, for the report's channel and the audit log."""
+
+    id: int
+    name: str
+    stale: bool = False  # its "last used" time is due for an update (``touch``)
+
+
+_BY_KEY_HASH = select(IntakeClient.id, IntakeClient.name, IntakeClient.active, IntakeClient.last_used_at).where(
+    IntakeClient.key_hash == bindparam("key_hash"))  # every intake request: built once, columns only
+_TOUCH = update(IntakeClient).where(IntakeClient.id == bindparam("client_id")).values(last_used_at=bindparam("now"))
+
+
+def resolve(*, db_session: Session, key: str | None, touch_now: bool = True) -> ClientRef | None:
+    """The active client holding this key. Its "last used" time is updated once a minute, not on
+    every request: here, or (``touch_now=False``, when ``db_session`` is a reader) by ``touch``."""
     if not key:
         return None
-    client = db_session.scalar(select(IntakeClient).where(IntakeClient.key_hash == sha256_hex(key.strip())))
-    if client is None or not client.active:
+    row = db_session.connection().execute(_BY_KEY_HASH, {"key_hash": sha256_hex(key.strip())}).first()
+    if row is None or not row.active:
         return None
-    now = utcnow()
-    if client.last_used_at is None or now - client.last_used_at > LAST_USED_EVERY:
-        client.last_used_at = now  # once a minute, not a write per request
+    client = ClientRef(row.id, row.name, row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_EVERY)
+    if touch_now:
+        touch(db_session=db_session, client=client)
     return client
+
+
+def touch(*, db_session: Session, client: ClientRef) -> None:
+    if client.stale:
+        db_session.connection().execute(_TOUCH, {"client_id": client.id, "now": utcnow()})
 
 
 def set_active(*, db_session: Session, name: str, active: bool, actor: Actor) -> IntakeClient:
@@ -76,7 +98,7 @@ def body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
-def idempotent(*, db_session: Session, client: IntakeClient, key: str | None, body: Any,
+def idempotent(*, db_session: Session, client: ClientRef, key: str | None, body: Any,
                act: Callable[[], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any], bool]:
     """Runs ``act`` once per (client, key): a retry with the same body gets the stored answer and
     changes nothing (third value True); the same key with another body is refused. The record is

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from siskamling.areas.models import Area
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
+from siskamling.core.db import reader_session
 from siskamling.core.deps import SessionDep, SettingsDep, client_ip, public
 from siskamling.core.errors import DomainError, Invalid, NotFound
 from siskamling.core.time import WIB, utcnow
@@ -412,8 +413,8 @@ def get_token(token: str, fmt: str, request: Request, db: SessionDep, settings: 
     return respond(fmt, "service_requests", "request", [{"service_request_id": report.ticket, "token": token}])
 
 
-def _client(db: Session, params: dict[str, Any]) -> Any:
-    client = channels.resolve(db_session=db, key=params.get("api_key"))
+def _client(db: Session, params: dict[str, Any], touch_now: bool = True) -> channels.ClientRef:
+    client = channels.resolve(db_session=db, key=params.get("api_key"), touch_now=touch_now)
     if client is None:
         raise Open311Error(403, "api_key is missing or not valid")
     return client
@@ -470,43 +471,49 @@ def post_request(fmt: str, request: Request, db: SessionDep, settings: SettingsD
     fmt = _fmt(fmt)
     params = _params(request, form)
     _jurisdiction(params, settings)
-    client = _client(db, params)
-    if not params.get("service_code"):
-        raise Open311Error(400, "service_code is required")
-    try:  # first, so an unknown service_code is what the client hears of, whatever else is wrong
-        catalogue.category(db_session=db, code=str(params["service_code"]).strip())
-    except NotFound:
-        raise Open311Error(400, "service_code %(code)s not found", code=params["service_code"]) from None
-    lat, lon = _float(params, "lat"), _float(params, "long")
-    if (lat is None) != (lon is None):
-        raise Open311Error(400, "Give both lat and long, or neither and an address_string")
-    if lat is None and not params.get("address_string"):
-        raise Open311Error(400, "A location is required: lat and long, or address_string")
-    name = " ".join(p for p in (params.get("first_name"), params.get("last_name")) if p) or None
-    data = reports.NewReport(
-        category=params["service_code"], description=params.get("description") or "", lat=lat, lon=lon,
-        address=params.get("address_string"), attributes=_attributes(params), reporter_name=name,
-        reporter_phone=params.get("phone"), reporter_email=params.get("email"), anonymous=name is None,
-        media_url=params.get("media_url"),
-    )
-    actor = Actor(None, f"open311:{client.name}", client_ip(request))
+    # Every lookup in a read transaction first; the write transaction (on SQLite, the one write
+    # lock every process shares) then holds only the inserts.
+    with reader_session(request.app.state.engine, db) as reader:
+        client = _client(reader, params, touch_now=False)
+        if not params.get("service_code"):
+            raise Open311Error(400, "service_code is required")
+        try:  # first, so an unknown service_code is what the client hears of, whatever else is wrong
+            catalogue.category(db_session=reader, code=str(params["service_code"]).strip())
+        except NotFound:
+            raise Open311Error(400, "service_code %(code)s not found", code=params["service_code"]) from None
+        lat, lon = _float(params, "lat"), _float(params, "long")
+        if (lat is None) != (lon is None):
+            raise Open311Error(400, "Give both lat and long, or neither and an address_string")
+        if lat is None and not params.get("address_string"):
+            raise Open311Error(400, "A location is required: lat and long, or address_string")
+        name = " ".join(p for p in (params.get("first_name"), params.get("last_name")) if p) or None
+        data = reports.NewReport(
+            category=params["service_code"], description=params.get("description") or "", lat=lat, lon=lon,
+            address=params.get("address_string"), attributes=_attributes(params), reporter_name=name,
+            reporter_phone=params.get("phone"), reporter_email=params.get("email"), anonymous=name is None,
+            media_url=params.get("media_url"),
+        )
+        actor = Actor(None, f"open311:{client.name}", client_ip(request))
 
-    def act() -> tuple[int, dict[str, Any]]:
-        try:
-            # The spec makes description optional: the category and the answers may say it all.
-            filed = reports.file_report(db_session=db, settings=settings, data=data, actor=actor,
-                                        channel=Channel.open311, client=client, require_description=False)
-        except NotFound as exc:  # an unknown service_code is a bad request, not a missing page
-            raise Open311Error(400, exc.message, **exc.params) from None
-        notice = ("Darurat? Hubungi 112 sekarang." if filed.report.emergency else None)
-        return 201, {"service_request_id": filed.report.ticket, "service_notice": notice,
-                     "account_id": params.get("account_id")}
+        def act() -> tuple[int, dict[str, Any]]:
+            try:
+                # The spec makes description optional: the category and the answers may say it all.
+                filed = reports.file_report(db_session=db, settings=settings, data=data, actor=actor,
+                                            channel=Channel.open311, client=client, require_description=False,
+                                            reader=reader)
+            except NotFound as exc:  # an unknown service_code is a bad request, not a missing page
+                raise Open311Error(400, exc.message, **exc.params) from None
+            channels.touch(db_session=db, client=client)
+            notice = ("Darurat? Hubungi 112 sekarang." if filed.report.emergency else None)
+            return 201, {"service_request_id": filed.report.ticket, "service_notice": notice,
+                         "account_id": params.get("account_id")}
 
-    if request.headers.get("idempotency-key"):
-        status, body, _ = channels.idempotent(db_session=db, client=client, key=request.headers["idempotency-key"],
-                                              body=params, act=act)
-    else:
-        status, body = act()
+        if request.headers.get("idempotency-key"):
+            status, body, _ = channels.idempotent(db_session=db, client=client,
+                                                  key=request.headers["idempotency-key"], body=params, act=act)
+        else:
+            status, body = act()
+    db.commit()  # now, in this thread: the write lock is not held across the hop back to the event loop
     return respond(fmt, "service_requests", "request", [body], status=status)
 
 

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from siskamling.areas import service as areas
 from siskamling.areas.index import get_index
@@ -39,7 +39,7 @@ from siskamling.core.scope import Principal
 from siskamling.core.security import SecretBox, sha256_hex
 from siskamling.core.time import utcnow
 from siskamling.events import service as events
-from siskamling.reports import catalogue, photos
+from siskamling.reports import catalogue, channels, photos
 from siskamling.reports.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -210,10 +210,17 @@ class Filed:
     duplicates: list[Report]
 
 
+_INSERT_REPORT = insert(Report.__table__)
+_INSERT_STEP = insert(Step.__table__)
+_UNIT_CODE = select(Unit.code).where(Unit.id == bindparam("id"))
+_TICKET_TAKEN = select(Report.id).where(Report.ticket == bindparam("ticket"))
+
+
 def _new_ticket(db_session: Session, now: datetime) -> str:
+    connection = db_session.connection()
     for _ in range(20):
         ticket = "LP" + now.strftime("%y%m%d") + "".join(secrets.choice(TICKET_ALPHABET) for _ in range(5))
-        if db_session.scalar(select(Report.id).where(Report.ticket == ticket)) is None:
+        if connection.scalar(_TICKET_TAKEN, {"ticket": ticket}) is None:
             return ticket
     raise Conflict("Could not allocate a ticket code; try again")
 
@@ -286,20 +293,26 @@ def _validate(data: NewReport, require_description: bool) -> None:
 
 def file_report(*, db_session: Session, settings: Settings, data: NewReport, actor: Actor,
                 reporter: Principal | None = None, channel: Channel = Channel.web,
-                client: IntakeClient | None = None, photo_files: list[tuple[str, bytes]] | None = None,
-                now: datetime | None = None, require_description: bool = True) -> Filed:
+                client: channels.ClientRef | None = None, photo_files: list[tuple[str, bytes]] | None = None,
+                now: datetime | None = None, require_description: bool = True,
+                reader: Session | None = None) -> Filed:
     """Checks everything first, then stores the report, its photos, its first step, the evidence
     holds on nearby footage, the audit entry and the operators' alert, in the caller's transaction.
-    Photos are written to disk (fsynced) before the transaction commits and removed if it fails."""
+    Photos are written to disk (fsynced) before the transaction commits and removed if it fails.
+
+    ``reader`` (``core.db.reader_session``), when given, does the lookups (category, place, route,
+    ticket, cameras nearby) outside the write transaction, so that on SQLite the write lock is held
+    only for the inserts: the intake routes pass one."""
+    reader = reader or db_session
     _validate(data, require_description)
-    category_row = catalogue.category(db_session=db_session, code=(data.category or "").strip())
+    category_row = catalogue.category(db_session=reader, code=(data.category or "").strip())
     answers = catalogue.check_answers(category_row, data.attributes or {})
     photo_files = photo_files or []
     if len(photo_files) > photos.MAX_PHOTOS:
         raise Invalid("At most %(n)s photos per report", n=photos.MAX_PHOTOS)
     max_bytes = int(settings.report_photo_max_mb * 1_000_000)
     cleaned = [photos.clean(raw, max_bytes=max_bytes, name=name) for name, raw in photo_files]
-    place = _locate(db_session, settings, data)
+    place = _locate(reader, settings, data)
     now = now or utcnow()
     occurred = data.occurred_at or now
     if occurred.tzinfo is None:
@@ -312,32 +325,39 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         if existing is not None:
             raise Conflict("A report with external id %(id)s was already received (ticket %(ticket)s)",
                            id=data.external_id, ticket=existing.ticket)
-    unit = catalogue.route(db_session=db_session, category_row=category_row, area_path=place.path)
+    unit_id = catalogue.route_unit_id(db_session=reader, category_row=category_row, area_path=place.path)
+    unit_code = reader.connection().scalar(_UNIT_CODE, {"id": unit_id}) if unit_id is not None else None
     key = secrets.token_urlsafe(18)
     named = reporter is not None and not data.anonymous
-    report = Report(
-        ticket=_new_ticket(db_session, now), category_id=category_row.id, category=category_row,
-        description=data.description, attributes=answers, lat=data.lat, lon=data.lon,
-        address=_clean_text(data.address, 300), area_id=place.area_id, area_path=place.path, status=Status.menunggu,
-        unit_id=unit.id if unit else None, channel=channel, client_id=client.id if client else None,
+    values: dict[str, Any] = dict(
+        ticket=_new_ticket(reader, now), category_id=category_row.id, description=data.description,
+        attributes=answers, lat=data.lat, lon=data.lon, address=_clean_text(data.address, 300),
+        area_id=place.area_id, area_path=place.path, status=Status.menunggu.value, unit_id=unit_id, officer_id=None,
+        duplicate_of_id=None, channel=str(channel), client_id=client.id if client else None,
         external_id=_clean_text(data.external_id, 100), reporter_id=reporter.user_id if reporter else None,
-        reporter_name=_clean_text(data.reporter_name, 200) or (reporter.full_name if named else None),
+        reporter_name=None if data.anonymous else (
+            _clean_text(data.reporter_name, 200) or (reporter.full_name if named else None)),
         reporter_phone=_clean_text(data.reporter_phone, 32), reporter_email=_clean_text(data.reporter_email, 254),
         anonymous=data.anonymous, confidential=data.confidential, public=data.public,
         emergency=category_row.emergency and answers.get("sedang_terjadi", "ya") != "tidak",
-        track_key_hash=sha256_hex(key), occurred_at=occurred, created_at=now, updated_at=now,
-        media_url=_clean_text(data.media_url, 500), photo_count=len(cleaned),
+        media_url=_clean_text(data.media_url, 500), track_key_hash=sha256_hex(key), occurred_at=occurred,
+        created_at=now, updated_at=now, first_action_at=None, first_action_by_id=None, resolved_at=None,
+        closed_at=None, confirmed_at=None, reopen_count=0, support_count=0, photo_count=len(cleaned),
     )
-    if data.anonymous:
-        report.reporter_name = None
+    # Intake is the hot path: the report and its first step are plain INSERTs, and the report
+    # object joins the session as already stored (every column given, so nothing is read back).
+    connection = db_session.connection()
+    report_id = connection.execute(_INSERT_REPORT, values).inserted_primary_key[0]
+    report = Report(id=report_id, **values)
+    make_transient_to_detached(report)
     db_session.add(report)
-    db_session.flush()
-    db_session.add(Step(report_id=report.id, at=now, kind="filed", status_to=Status.menunggu,
-                        unit_to_id=report.unit_id, actor_id=actor.id, actor_label=actor.label, public=True))
+    connection.execute(_INSERT_STEP, dict(
+        report_id=report_id, at=now, kind="filed", status_from=None, status_to=Status.menunggu.value,
+        unit_from_id=None, unit_to_id=unit_id, officer_id=None, actor_id=actor.id, actor_label=actor.label,
+        by_staff=False, note=None, public=True))
     written: list[Path] = []
     try:
-        # One flush at the end for the step, photos, holds, audit entry and alert (each flush is
-        # a round of the unit of work; intake is a hot path).
+        # One flush at the end for the photos and holds (each flush is a round of the unit of work).
         db_session.autoflush = False
         for n, photo in enumerate(cleaned, 1):
             relative = f"reports/{now:%Y/%m}/{report.ticket}/{n}.jpg"
@@ -345,10 +365,11 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
             written.append(settings.media_dir / relative)
             db_session.add(Photo(report_id=report.id, number=n, path=relative, width=photo.width,
                                  height=photo.height, bytes=len(photo.data), sha256=photo.sha256))
-        hold_footage(db_session=db_session, settings=settings, report=report, actor=actor)
+        hold_footage(db_session=db_session, settings=settings, report=report, actor=actor, category=category_row,
+                     reader=reader)
         audit.record(db_session=db_session, actor=actor, area_path=report.area_path, event=ReportFiled(
             ticket=report.ticket, category=category_row.code, channel=str(channel),
-            unit=unit.code if unit else None, emergency=report.emergency))
+            unit=unit_code, emergency=report.emergency))
         events.publish(db_session=db_session, kind="report.emergency" if report.emergency else "report.new",
                        area_path=report.area_path, permission=Permission.report_manage,
                        payload={"ticket": report.ticket, "category": category_row.name_id,
@@ -372,7 +393,18 @@ def discard_photos(settings: Settings, report: Report, db_session: Session) -> N
 # --- footage as evidence -----------------------------------------------------------------------
 
 
-def hold_footage(*, db_session: Session, settings: Settings, report: Report, actor: Actor) -> list[Footage]:
+def _camera_in_box():
+    from siskamling.cameras.models import Camera
+
+    return select(Camera.id).where(Camera.lat.between(bindparam("lat0"), bindparam("lat1")),
+                                   Camera.lon.between(bindparam("lon0"), bindparam("lon1")))
+
+
+_CAMERA_IN_BOX = _camera_in_box()
+
+
+def hold_footage(*, db_session: Session, settings: Settings, report: Report, actor: Actor,
+                 category=None, reader: Session | None = None) -> list[Footage]:
     """Cameras within the radius whose recordings cover the report's time (or that are recording
     now, for the minutes still to come) get an evidence hold on the window around it."""
     from siskamling.cameras import service as cameras
@@ -384,7 +416,11 @@ def hold_footage(*, db_session: Session, settings: Settings, report: Report, act
     window = timedelta(minutes=settings.report_footage_minutes)
     start, end = report.occurred_at - window, report.occurred_at + window
     lat0, lat1, lon0, lon1 = box(report.lat, report.lon, radius)
-    near = db_session.scalars(select(Camera).where(Camera.lat.between(lat0, lat1), Camera.lon.between(lon0, lon1)))
+    in_box = {"lat0": lat0, "lat1": lat1, "lon0": lon0, "lon1": lon1}
+    if (reader or db_session).connection().execute(_CAMERA_IN_BOX.limit(1), in_box).first() is None:
+        return []  # most reports: no camera near (one query, no objects)
+    near = db_session.scalars(select(Camera).where(Camera.id.in_(_CAMERA_IN_BOX)), in_box)
+    category = category or report.category
     out = []
     for camera in near:
         d = distance_m(report.lat, report.lon, camera.lat, camera.lon)
@@ -397,11 +433,12 @@ def hold_footage(*, db_session: Session, settings: Settings, report: Report, act
         if recorded is None and not recording_now:
             continue
         hold = cameras.place_hold(db_session=db_session, camera=camera, start=start, end=end, actor=actor,
-                                  reason=f"Laporan warga {report.ticket} ({report.category.code})")
+                                  reason=f"Laporan warga {report.ticket} ({category.code})")
         row = Footage(report_id=report.id, camera_id=camera.id, hold_id=hold.id, distance_m=round(d, 1))
         db_session.add(row)
         out.append(row)
-    db_session.flush()
+    if out:
+        db_session.flush()
     return out
 
 
