@@ -12,15 +12,16 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from siskamling.areas.models import Area
+from siskamling.areas.index import get_index
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
 from siskamling.core.db import reader_session
@@ -99,7 +100,8 @@ def to_xml(root: str, item: str | None, body: Any) -> bytes:
 def respond(fmt: str, root: str, item: str | None, body: Any, status: int = 200) -> Response:
     if fmt == "xml":
         return Response(to_xml(root, item, body), status_code=status, media_type=FORMATS["xml"])
-    return JSONResponse(body, status_code=status, media_type=FORMATS["json"])
+    # orjson: a 1,000-request page serialises in a few milliseconds instead of tens.
+    return Response(orjson.dumps(body), status_code=status, media_type=FORMATS["json"])
 
 
 def error_response(request: Request, status: int, message: str) -> Response:
@@ -109,8 +111,16 @@ def error_response(request: Request, status: int, message: str) -> Response:
     return respond(fmt, "errors", "error", [{"code": code, "description": message}], status=code)
 
 
+_WIB_OFFSET = timedelta(hours=7)  # Asia/Jakarta has kept +07:00, without summer time, since 1964
+
+
 def _time(value: datetime | None) -> str | None:
-    return value.astimezone(WIB).isoformat(timespec="seconds") if value else None
+    # The zone's fixed offset added by hand: ``astimezone(WIB)`` was a sixth of a 1,000-row page.
+    if value is None:
+        return None
+    if value.year < 1970:
+        return value.astimezone(WIB).isoformat(timespec="seconds")
+    return (value.astimezone(UTC).replace(tzinfo=None) + _WIB_OFFSET).isoformat(timespec="seconds") + "+07:00"
 
 
 def _parse_time(name: str, value: str | None) -> datetime | None:
@@ -274,8 +284,8 @@ class _ListRow:
 
 
 # A page is up to 1,000 reports: plain rows (no ORM objects), the report's own columns only, so
-# the filter keeps its plan; categories and units are small tables read whole, the page's areas,
-# duplicates and notes one query each.
+# the filter keeps its plan; categories are read whole, the page's units, duplicates and notes one
+# query each, the areas' codes and names from the in-memory area index.
 _LIST_COLUMNS = (Report.id, Report.ticket, Report.status, Report.description, Report.lat, Report.lon,
                  Report.photo_count, Report.support_count, Report.created_at, Report.updated_at, Report.category_id,
                  Report.unit_id, Report.area_id, Report.duplicate_of_id)
@@ -288,16 +298,15 @@ def _list_rows(db: Session, conditions: list[Any], order: bool, offset: int = 0,
     stmt = select(*_LIST_COLUMNS).where(Report.public.is_(True), *conditions)
     stmt = stmt.order_by(Report.created_at.desc(), Report.id.desc()).offset(offset).limit(limit) if order else \
         stmt.order_by(Report.created_at.desc())
-    raw = db.execute(stmt).all()
+    raw = db.connection().execute(stmt).all()
     if not raw:
         return []
     categories = {cid: (code, name) for cid, code, name in db.execute(select(Category.id, Category.code,
                                                                              Category.name_id))}
     unit_ids = {r.unit_id for r in raw if r.unit_id is not None}
     units = dict(db.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all()) if unit_ids else {}
-    area_ids = {r.area_id for r in raw if r.area_id is not None}
-    areas = {aid: (code, name) for aid, code, name in db.execute(
-        select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids)))} if area_ids else {}
+    known = get_index(db).areas  # every area's code and name, in memory
+    areas = {r.area_id: (known[r.area_id].code, known[r.area_id].name) for r in raw if r.area_id in known}
     dup_ids = {r.duplicate_of_id for r in raw if r.duplicate_of_id is not None}
     dups = dict(db.execute(select(Report.id, Report.ticket).where(Report.id.in_(dup_ids))).all()) if dup_ids else {}
     notes = _notes_for(db, [r.id for r in raw])
@@ -338,6 +347,12 @@ def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -
 
 @router.get("/open311/v2/requests.{fmt}", summary="Open311: public reports, filtered")
 def list_requests(fmt: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    # Public reads: outside the write transaction (on SQLite, the write lock intake needs).
+    with reader_session(request.app.state.engine, db) as reader:
+        return _list_requests(fmt, request, reader, settings)
+
+
+def _list_requests(fmt: str, request: Request, db: Session, settings: Settings) -> Response:
     fmt = _fmt(fmt)
     params = _params(request)
     _jurisdiction(params, settings)
@@ -361,7 +376,10 @@ def list_requests(fmt: str, request: Request, db: SessionDep, settings: Settings
         raise Open311Error(400, "status must be open, closed or both (comma-separated)")
     if statuses and len(set(statuses)) == 1:
         chosen = OPEN_STATUSES if statuses[0] == "open" else CLOSED_STATUSES
-        conditions.append(Report.status.in_([s.value for s in chosen]))
+        # As an expression (status || ''), so no index on status is used for it: a page is the
+        # newest 1,000 of the window, read from the created_at index until the page is full,
+        # instead of every open report of the window gathered from four status ranges, then sorted.
+        conditions.append(Report.status.concat("").in_([s.value for s in chosen]))
     start = _parse_time("start_date", params.get("start_date"))
     end = _parse_time("end_date", params.get("end_date"))
     if start is None and end is None:
