@@ -33,6 +33,7 @@ from siskamling.reports import api as reports_api
 from siskamling.reports import open311
 from siskamling.reports import pages as reports_pages
 from siskamling.reports import webhooks as _webhooks  # noqa: F401  (registers its scheduled job)
+from siskamling.sla import jobs as _sla_jobs  # noqa: F401  (registers the deadline sweep)
 from siskamling.web import pages as web_pages
 
 STATIC_DIR = Path(__file__).parent / "core" / "static"

@@ -734,6 +734,39 @@ def evidence_verify(folder: Path, any_key: bool) -> None:
     sys.exit(1)
 
 
+# --- deadlines -------------------------------------------------------------------------------
+
+
+@main.group()
+def sla() -> None:
+    """Deadlines on citizen reports (the six-day rule)."""
+
+
+@sla.command("sweep")
+@click.option("--at", "at", help="judge as of this time (ISO 8601 with zone; default: now)")
+def sla_sweep(at: str | None) -> None:
+    """Judge every open deadline whose time has come: met, breached (at the time it really passed),
+    reminded. The server runs this every minute; running it again changes nothing."""
+    from datetime import datetime
+
+    from siskamling.audit.service import Actor
+    from siskamling.sla import service as deadlines
+
+    now = None
+    if at:
+        try:
+            now = datetime.fromisoformat(at)
+        except ValueError:
+            raise click.BadParameter("give a time like 2026-12-01T08:00:00+07:00", param_hint="--at") from None
+        if now.tzinfo is None:
+            raise click.BadParameter("the time needs a zone, e.g. +07:00", param_hint="--at")
+    settings = load_settings()
+    with unit_of_work(settings) as db:
+        result = deadlines.sweep(db_session=db, now=now, actor=Actor.system("cli"))
+    click.echo(f"checked {result.checked}: {result.met} met, {result.breached} breached, "
+               f"{result.reminders} reminder(s) sent, {result.moved} moved")
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 

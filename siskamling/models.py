@@ -7,5 +7,6 @@ from siskamling.cameras import models as cameras  # noqa: F401
 from siskamling.core.db import Base
 from siskamling.events import models as events  # noqa: F401
 from siskamling.reports import models as reports  # noqa: F401
+from siskamling.sla import models as sla  # noqa: F401
 
 metadata = Base.metadata

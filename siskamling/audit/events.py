@@ -336,3 +336,29 @@ class CatalogueChanged(AuditAction):
     kind: str  # category, unit, rule, client, member
     name: str
     change: str  # created, changed, removed
+
+
+# --- deadlines ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaBreached(ReportAction):
+    """A report's deadline passed without the action it asked for: a ledger entry."""
+
+    action: ClassVar[str] = "sla.breached"
+    kind: str
+    due_at: str
+    officer_id: int | None = None
+    unit_id: int | None = None
+    policy_version: int = 0
+
+
+@dataclass(frozen=True)
+class SlaPolicyChanged(AuditAction):
+    """An admin saved a new version of the deadline policy (version 0: a day off was declared)."""
+
+    action: ClassVar[str] = "sla.policy_changed"
+    object_type: ClassVar[str] = "sla_policy"
+    id_field: ClassVar[str] = "version"
+    version: int
+    note: str | None = None

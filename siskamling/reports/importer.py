@@ -41,6 +41,7 @@ from siskamling.reports.models import (
     Unit,
 )
 from siskamling.reports.service import TICKET_ALPHABET
+from siskamling.sla import service as sla
 
 TRUE = {"1", "true", "yes", "ya", "y"}
 MAX_ERRORS = 50
@@ -191,8 +192,9 @@ def import_file(*, db_session: Session, path: Path, actor: Actor, settings) -> i
         more = "" if len(errors) < MAX_ERRORS else f" (stopped after {MAX_ERRORS})"
         raise Invalid("Nothing was imported. %(errors)s", errors="; ".join(errors) + more)
     index = get_index(db_session)
+    clocks = (sla.current_policy(db_session), sla.work_calendar(db_session))
     for n, row in enumerate(rows, 1):
-        _store(db_session, row, index.areas[row.data["_area_id"]].path, cats, units, actor, seen)
+        _store(db_session, row, index.areas[row.data["_area_id"]].path, cats, units, actor, seen, clocks)
         if n % 2000 == 0:
             db_session.flush()
             db_session.expunge_all()
@@ -201,7 +203,8 @@ def import_file(*, db_session: Session, path: Path, actor: Actor, settings) -> i
     return len(rows)
 
 
-def _store(db_session: Session, row: Row, area_path: str, cats, units, actor: Actor, taken: set[str]) -> None:
+def _store(db_session: Session, row: Row, area_path: str, cats, units, actor: Actor, taken: set[str],
+           clocks: tuple) -> None:
     d = row.data
     category = cats[str(d["category"])]
     handed = [units[str(s["unit"])] for s in row.history if s.get("unit")]
@@ -226,7 +229,11 @@ def _store(db_session: Session, row: Row, area_path: str, cats, units, actor: Ac
     db_session.add(report)
     db_session.flush()
     db_session.add(Step(report_id=report.id, at=row.created, kind="filed", status_to=Status.menunggu,
-                        actor_label="import", public=True))
+                        unit_to_id=unit.id if unit and not handed else None, actor_label="import", public=True))
+    # Its deadlines run from its real time: the next sweep judges it by its real history.
+    policy, calendar = clocks
+    sla.start_deadlines(db_session=db_session, report_id=report.id, category=category, started_at=row.created,
+                        calendar=calendar, policy=policy)
     status = Status.menunggu
     for step in row.history:
         to = Status(step["status"])

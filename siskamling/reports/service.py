@@ -56,6 +56,7 @@ from siskamling.reports.models import (
     View,
     WebhookDelivery,
 )
+from siskamling.sla import service as sla
 
 EARTH_M = 6_371_008.8
 TICKET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read out over the phone
@@ -355,6 +356,9 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         report_id=report_id, at=now, kind="filed", status_from=None, status_to=Status.menunggu.value,
         unit_from_id=None, unit_to_id=unit_id, officer_id=None, actor_id=actor.id, actor_label=actor.label,
         by_staff=False, note=None, public=True))
+    # Its clocks (the six-day rule) under the current deadline policy, read outside the write.
+    sla.start_deadlines(db_session=db_session, report_id=report_id, category=category_row, started_at=now,
+                        policy=sla.current_policy(reader), calendar=sla.work_calendar(reader))
     written: list[Path] = []
     try:
         # One flush at the end for the photos and holds (each flush is a round of the unit of work).

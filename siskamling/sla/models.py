@@ -1,0 +1,98 @@
+"""Deadlines on citizen reports, the policies that set them, and the breach ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from siskamling.core.db import Base, UTCDateTime
+from siskamling.core.time import utcnow
+
+
+class Policy(Base):
+    """One version of the deadline policy. Rows are never changed: saving a policy adds the next
+    version, and every deadline keeps the version it was set (and is judged) by."""
+
+    __tablename__ = "sla_policy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    # [{"category": code | None, "group": name | None, "first_action": {"days": 6, "mode": ...} | None,
+    #   "resolution": {...} | None}]; the first rule that matches a report's category wins; the
+    # last rule matches everything.
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    pause_statuses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    handover: Mapped[str] = mapped_column(String(10), default="continue")  # continue | restart
+    reminder_days: Mapped[list[float]] = mapped_column(JSON, default=list)  # counted days after the start
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class DayOff(Base):
+    """A day the city declares off (cuti bersama, a local holiday): not a working day."""
+
+    __tablename__ = "sla_day_off"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class Deadline(Base):
+    """One clock on one report: the first action, or the resolution."""
+
+    __tablename__ = "sla_deadline"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # first_action | resolution
+    policy_version: Mapped[int] = mapped_column(Integer)
+    days: Mapped[float] = mapped_column()
+    mode: Mapped[str] = mapped_column(String(16))  # calendar_days | working_days
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # without pauses; the sweep extends it
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open | met | breached
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # When the sweep next has something to do here (a reminder or the due time): its index makes a
+    # sweep read only the deadlines that need it, however many are open.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    report = relationship("Report")
+
+    __table_args__ = (
+        UniqueConstraint("report_id", "kind"),
+        Index("ix_sla_deadline_state_next", "state", "next_check_at"),
+    )
+
+
+class Breach(Base):
+    """The ledger: a deadline that passed without the action it asked for. Never changed or
+    deleted (database triggers refuse it); an accepted appeal voids it for deductions but it
+    stays visible."""
+
+    __tablename__ = "sla_breach"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deadline_id: Mapped[int] = mapped_column(ForeignKey("sla_deadline.id", ondelete="RESTRICT"), unique=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(16))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("report_unit.id", ondelete="RESTRICT"))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    breached_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    report = relationship("Report")
+    officer = relationship("User")
+    unit = relationship("Unit")
+
+    __table_args__ = (Index("ix_sla_breach_breached_at", "breached_at"), Index("ix_sla_breach_officer", "officer_id"))

@@ -1,0 +1,381 @@
+"""Deadline policies, the clocks on reports, and the sweep that finds what is due.
+
+The sweep judges each clock from the report's own history (its steps), not from when the sweep
+happens to run: a deadline that passed while the server was down is recorded with the time it
+really passed, and charged to whoever held the report then. Every change a sweep makes is
+claimed with a conditional UPDATE, so several nodes may sweep at once and each reminder and
+each breach is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from siskamling.audit import service as audit
+from siskamling.audit.events import SlaBreached, SlaPolicyChanged
+from siskamling.audit.service import Actor
+from siskamling.core.errors import Invalid
+from siskamling.core.permissions import Permission
+from siskamling.core.time import utcnow
+from siskamling.events import service as events
+from siskamling.reports.models import CLOSED_STATUSES, Category, Report, Status, Step
+from siskamling.sla.calendar import DAY, Mode, WorkCalendar
+from siskamling.sla.models import Breach, DayOff, Deadline, Policy
+
+KINDS = ("first_action", "resolution")
+HANDOVER = ("continue", "restart")
+DEFAULT_POLICY: dict[str, Any] = {
+    "rules": [{"category": None, "group": None, "first_action": {"days": 6, "mode": Mode.calendar.value},
+               "resolution": None}],
+    "pause_statuses": [],
+    "handover": "continue",
+    "reminder_days": [3, 5],
+}
+SWEEP_BATCH = 2000
+
+
+# --- policies ----------------------------------------------------------------------------------
+
+
+def current_policy(db_session: Session) -> Policy:
+    policy = db_session.scalar(select(Policy).order_by(Policy.version.desc()).limit(1))
+    if policy is None:  # the migration seeds version 1; this is the same, unsaved
+        policy = Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
+    return policy
+
+
+def policy_version(db_session: Session, version: int) -> Policy | None:
+    return db_session.scalar(select(Policy).where(Policy.version == version))
+
+
+def _clock(spec: Any, n: int, clock: str) -> dict[str, Any] | None:
+    if spec in (None, "", {}):
+        return None
+    if not isinstance(spec, dict):
+        raise Invalid("Rule %(n)s, %(clock)s: give days and mode", n=n, clock=clock)
+    try:
+        days = float(spec.get("days"))
+    except (TypeError, ValueError):
+        raise Invalid("Rule %(n)s, %(clock)s: days must be a number", n=n, clock=clock) from None
+    if not 0 < days <= 365:
+        raise Invalid("Rule %(n)s, %(clock)s: days must be more than 0 and at most 365", n=n, clock=clock)
+    mode = spec.get("mode", Mode.calendar.value)
+    if mode not in (m.value for m in Mode):
+        raise Invalid("Rule %(n)s, %(clock)s: mode must be calendar_days or working_days", n=n, clock=clock)
+    return {"days": days, "mode": mode}
+
+
+def validate_policy(data: dict[str, Any], category_codes: set[str], groups: set[str]) -> dict[str, Any]:
+    rules_in = data.get("rules")
+    if not isinstance(rules_in, list) or not rules_in:
+        raise Invalid("A policy needs at least one rule")
+    rules = []
+    for n, rule in enumerate(rules_in, 1):
+        if not isinstance(rule, dict):
+            raise Invalid("Rule %(n)s is not an object", n=n)
+        category, group = rule.get("category") or None, rule.get("group") or None
+        if category and group:
+            raise Invalid("Rule %(n)s: name a category or a category group, not both", n=n)
+        if category and category not in category_codes:
+            raise Invalid("Rule %(n)s: unknown category %(code)s", n=n, code=category)
+        if group and group not in groups:
+            raise Invalid("Rule %(n)s: unknown category group %(group)s", n=n, group=group)
+        first = _clock(rule.get("first_action"), n, "first_action")
+        resolution = _clock(rule.get("resolution"), n, "resolution")
+        rules.append({"category": category, "group": group, "first_action": first, "resolution": resolution})
+    if rules[-1]["category"] or rules[-1]["group"]:
+        raise Invalid("The last rule must apply to every category (no category, no group)")
+    pauses = [str(s) for s in data.get("pause_statuses") or []]
+    unknown = [s for s in pauses if s not in {st.value for st in Status}]
+    if unknown:
+        raise Invalid("Unknown status to pause in: %(statuses)s", statuses=", ".join(unknown))
+    if any(s in {st.value for st in CLOSED_STATUSES} for s in pauses):
+        raise Invalid("A closed status cannot pause the clock: the report is done")
+    handover = data.get("handover", "continue")
+    if handover not in HANDOVER:
+        raise Invalid("On handover the clock continues or restarts")
+    try:
+        reminders = sorted({float(d) for d in data.get("reminder_days") or []})
+    except (TypeError, ValueError):
+        raise Invalid("Reminder days must be numbers") from None
+    if any(d <= 0 for d in reminders):
+        raise Invalid("Reminder days must be after the start")
+    return {"rules": rules, "pause_statuses": pauses, "handover": handover, "reminder_days": reminders}
+
+
+def save_policy(*, db_session: Session, data: dict[str, Any], actor: Actor, note: str | None = None) -> Policy:
+    """A new version of the policy; deadlines already running keep theirs."""
+    categories = db_session.execute(select(Category.code, Category.group)).all()
+    clean = validate_policy(data, {c for c, _ in categories}, {g for _, g in categories if g})
+    latest = db_session.scalar(select(Policy.version).order_by(Policy.version.desc()).limit(1)) or 0
+    policy = Policy(version=latest + 1, created_by=actor.label, note=(note or "").strip() or None, **clean)
+    db_session.add(policy)
+    db_session.flush()
+    audit.record(db_session=db_session, actor=actor, event=SlaPolicyChanged(version=policy.version,
+                                                                           note=policy.note))
+    return policy
+
+
+def rule_for(policy: Policy, category: Category) -> dict[str, Any]:
+    for rule in policy.rules:
+        if rule["category"] == category.code or (rule["group"] and rule["group"] == category.group):
+            return rule
+        if not rule["category"] and not rule["group"]:
+            return rule
+    return policy.rules[-1]
+
+
+# --- days off ----------------------------------------------------------------------------------
+
+
+def work_calendar(db_session: Session) -> WorkCalendar:
+    return WorkCalendar.of(db_session.scalars(select(DayOff.day)))
+
+
+def add_day_off(*, db_session: Session, day: date, name: str, actor: Actor) -> DayOff:
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("Name the day off (e.g. Cuti bersama Idulfitri)")
+    if db_session.scalar(select(DayOff.id).where(DayOff.day == day)):
+        raise Invalid("%(day)s is already a day off", day=day.isoformat())
+    row = DayOff(day=day, name=name[:200], created_by=actor.label)
+    db_session.add(row)
+    db_session.flush()
+    audit.record(db_session=db_session, actor=actor, event=SlaPolicyChanged(version=0, note=f"day off {day}: {name}"))
+    return row
+
+
+# --- clocks ------------------------------------------------------------------------------------
+
+
+def start_deadlines(*, db_session: Session, report_id: int, category: Category, started_at: datetime,
+                    calendar: WorkCalendar | None = None, policy: Policy | None = None) -> int:
+    """The report's clocks under the current policy (imported history: under its real start)."""
+    policy = policy or current_policy(db_session)
+    rule = rule_for(policy, category)
+    calendar = calendar or work_calendar(db_session)
+    rows = []
+    for kind in KINDS:
+        spec = rule.get(kind)
+        if not spec:
+            continue
+        mode = Mode(spec["mode"])
+        due = calendar.add(started_at, spec["days"] * DAY, mode)
+        first_reminder = _reminder_at(calendar, policy.reminder_days, 0, started_at, mode, due)
+        rows.append({"report_id": report_id, "kind": kind, "policy_version": policy.version, "days": spec["days"],
+                     "mode": mode.value, "started_at": started_at, "due_at": due, "state": "open",
+                     "reminders_sent": 0, "next_check_at": min(filter(None, (first_reminder, due)))})
+    if rows:
+        db_session.connection().execute(insert(Deadline.__table__), rows)
+    return len(rows)
+
+
+def _reminder_at(calendar: WorkCalendar, reminder_days: list[float], sent: int, start: datetime, mode: Mode,
+                 due: datetime) -> datetime | None:
+    """When reminder number ``sent + 1`` is due (None when there is none left before the deadline)."""
+    if sent >= len(reminder_days):
+        return None
+    at = calendar.add(start, reminder_days[sent] * DAY, mode)
+    return at if at < due else None
+
+
+@dataclass
+class Clock:
+    """A deadline as the report's history has it at a moment."""
+
+    start: datetime
+    due: datetime | None  # None while paused
+    acted_at: datetime | None
+    paused: bool
+
+
+def evaluate(deadline: Deadline, report: Report, steps: list[Step], policy: Policy, calendar: WorkCalendar,
+             now: datetime) -> Clock:
+    """The clock's true start (a restart at a handover), its due time with paused spans added, and
+    when the required action came: a staff step after the start other than a handover (first
+    action), or the report closing (resolution)."""
+    mode = Mode(deadline.mode)
+    start = deadline.started_at
+    if policy.handover == "restart" and deadline.kind == "first_action":
+        handovers = [s.at for s in steps if s.kind == "handover" and s.at >= start and s.at <= now]
+        if handovers:
+            start = handovers[-1]
+    # Paused spans: from entering a pause status to leaving it, after the start.
+    paused_for = timedelta(0)
+    paused_since: datetime | None = None
+    pauses = set(policy.pause_statuses)
+    for s in steps:
+        if s.at < start or s.at > now or s.status_to is None:
+            continue
+        if s.status_to in pauses and paused_since is None:
+            paused_since = s.at
+        elif s.status_to not in pauses and paused_since is not None:
+            paused_for += calendar.between(paused_since, s.at, mode)
+            paused_since = None
+    budget = deadline.days * DAY
+    due = None if paused_since is not None else calendar.add(start, budget + paused_for, mode)
+    if deadline.kind == "first_action":
+        # A handover is not acting on the report: under "continue" the clock runs on, and the
+        # ledger charges whoever holds the report when it runs out.
+        after = [s.at for s in steps if s.by_staff and s.kind != "handover" and s.at >= start]
+        acted = min(after) if after else None
+    else:
+        ends = [t for t in (report.resolved_at, report.closed_at) if t is not None]
+        acted = min(ends) if ends and report.status in {s.value for s in CLOSED_STATUSES} else None
+    return Clock(start=start, due=due, acted_at=acted, paused=paused_since is not None)
+
+
+def holder_at(steps: list[Step], at: datetime) -> tuple[int | None, int | None]:
+    """(unit, officer) holding the report at a moment, from its history."""
+    unit = officer = None
+    for s in steps:
+        if s.at > at:
+            break
+        if s.kind in ("filed", "handover", "import") and s.unit_to_id is not None:
+            unit = s.unit_to_id
+        if s.kind == "handover":
+            officer = None
+        if s.kind == "assign" and s.officer_id is not None:
+            officer = s.officer_id
+    return unit, officer
+
+
+@dataclass
+class SweepResult:
+    checked: int = 0
+    met: int = 0
+    breached: int = 0
+    reminders: int = 0
+    moved: int = 0  # due later than set (a pause, a restart)
+
+
+def sweep(*, db_session: Session, now: datetime | None = None, actor: Actor | None = None) -> SweepResult:
+    """Every open clock whose next check has come: met, breached (at its true time), reminded, or
+    moved. Commits nothing itself; safe to run on several nodes at once."""
+    now = now or utcnow()
+    actor = actor or Actor.system("sla-sweep")
+    result = SweepResult()
+    calendar = work_calendar(db_session)
+    policies: dict[int, Policy] = {}
+    last_id = 0
+    while True:
+        due_rows = db_session.scalars(
+            select(Deadline).where(Deadline.state == "open", Deadline.next_check_at <= now, Deadline.id > last_id)
+            .order_by(Deadline.id).limit(SWEEP_BATCH)).all()
+        if not due_rows:
+            return result
+        last_id = due_rows[-1].id
+        report_ids = {d.report_id for d in due_rows}
+        reports = {r.id: r for r in db_session.scalars(select(Report).where(Report.id.in_(report_ids)))}
+        history: dict[int, list[Step]] = {}
+        for step in db_session.scalars(select(Step).where(Step.report_id.in_(report_ids))
+                                       .order_by(Step.report_id, Step.at, Step.id)):
+            history.setdefault(step.report_id, []).append(step)
+        for deadline in due_rows:
+            result.checked += 1
+            policy = policies.get(deadline.policy_version)
+            if policy is None:
+                policy = policies[deadline.policy_version] = policy_version(db_session, deadline.policy_version) \
+                    or current_policy(db_session)
+            _judge(db_session, deadline, reports[deadline.report_id], history.get(deadline.report_id, []), policy,
+                   calendar, now, actor, result)
+
+
+def _claim(db_session: Session, deadline: Deadline, **values) -> bool:
+    """A change to an open deadline, made only if no other sweep made one first."""
+    done = db_session.execute(update(Deadline).where(Deadline.id == deadline.id, Deadline.state == "open",
+                                                     Deadline.reminders_sent == deadline.reminders_sent)
+                              .values(**values).execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
+def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[Step], policy: Policy,
+           calendar: WorkCalendar, now: datetime, actor: Actor, result: SweepResult) -> None:
+    clock = evaluate(deadline, report, steps, policy, calendar, now)
+    mode = Mode(deadline.mode)
+    if clock.acted_at is not None and (clock.due is None or clock.acted_at <= clock.due):
+        if _claim(db_session, deadline, state="met", met_at=clock.acted_at, next_check_at=None,
+                  due_at=clock.due or deadline.due_at):
+            result.met += 1
+        return
+    if clock.due is None:  # paused: look again tomorrow (a resume is a step; the next sweep sees it)
+        _claim(db_session, deadline, next_check_at=now + DAY)
+        return
+    if clock.due <= now:
+        if _claim(db_session, deadline, state="breached", breached_at=clock.due, due_at=clock.due,
+                  next_check_at=None):
+            unit_id, officer_id = holder_at(steps, clock.due)
+            db_session.execute(insert(Breach).values(
+                deadline_id=deadline.id, report_id=report.id, kind=deadline.kind, officer_id=officer_id,
+                unit_id=unit_id, policy_version=deadline.policy_version, due_at=clock.due, breached_at=clock.due,
+                recorded_at=now))
+            audit.record(db_session=db_session, actor=actor, area_path=report.area_path, event=SlaBreached(
+                ticket=report.ticket, kind=deadline.kind, due_at=clock.due.isoformat(), officer_id=officer_id,
+                unit_id=unit_id, policy_version=deadline.policy_version))
+            events.publish(db_session=db_session, kind="sla.breached", area_path=report.area_path,
+                           permission=Permission.report_manage,
+                           payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
+                                    "officer_id": officer_id, "unit_id": unit_id})
+            result.breached += 1
+        return
+    # Not yet due: a reminder whose time has come, then the next check.
+    sent = deadline.reminders_sent
+    reminder = _reminder_at(calendar, policy.reminder_days, sent, clock.start, mode, clock.due)
+    if reminder is not None and reminder <= now:
+        following = _reminder_at(calendar, policy.reminder_days, sent + 1, clock.start, mode, clock.due)
+        if _claim(db_session, deadline, reminders_sent=sent + 1, due_at=clock.due,
+                  next_check_at=min(filter(None, (following, clock.due)))):
+            unit_id, officer_id = holder_at(steps, now)
+            events.publish(db_session=db_session, kind="sla.reminder", area_path=report.area_path,
+                           permission=Permission.report_manage,
+                           payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
+                                    "reminder": sent + 1, "officer_id": officer_id, "unit_id": unit_id})
+            result.reminders += 1
+        return
+    if clock.due != deadline.due_at or deadline.next_check_at != min(filter(None, (reminder, clock.due))):
+        if _claim(db_session, deadline, due_at=clock.due, next_check_at=min(filter(None, (reminder, clock.due)))):
+            result.moved += 1
+
+
+# --- what a report page shows ------------------------------------------------------------------
+
+
+@dataclass
+class ClockView:
+    kind: str
+    due_at: datetime | None
+    state: str  # open | met | breached | paused
+    remaining: timedelta | None
+    policy_version: int
+    mode: str
+    days: float
+
+
+def clocks(*, db_session: Session, report: Report, now: datetime | None = None) -> list[ClockView]:
+    now = now or utcnow()
+    rows = db_session.scalars(select(Deadline).where(Deadline.report_id == report.id).order_by(Deadline.kind)).all()
+    if not rows:
+        return []
+    steps = list(db_session.scalars(select(Step).where(Step.report_id == report.id).order_by(Step.at, Step.id)))
+    calendar = work_calendar(db_session)
+    out = []
+    for d in rows:
+        if d.state != "open":
+            out.append(ClockView(d.kind, d.due_at, d.state, None, d.policy_version, d.mode, d.days))
+            continue
+        policy = policy_version(db_session, d.policy_version) or current_policy(db_session)
+        clock = evaluate(d, report, steps, policy, calendar, now)
+        if clock.acted_at is not None and (clock.due is None or clock.acted_at <= clock.due):
+            state = "met"
+        elif clock.due is None:
+            state = "paused"
+        else:
+            state = "breached" if clock.due <= now else "open"
+        out.append(ClockView(d.kind, clock.due, state, (clock.due - now) if clock.due else None, d.policy_version,
+                             d.mode, d.days))
+    return out
