@@ -225,3 +225,34 @@ def test_imported_history_is_judged_by_its_real_timestamps(db, settings, desk, t
     assert deadline(db, old["OLD-ACTED"]).met_at == wib("2024-02-03T09:00:00")
     [entry] = breaches(db, old["OLD-IGNORED"])
     assert entry.breached_at == wib("2024-03-07T07:15:00"), "six days after it really arrived"
+
+
+# --- what staff see ----------------------------------------------------------------------------
+
+
+def test_queue_and_report_page_carry_the_red_mark_and_sort_by_the_deadline(login_as, db, settings, desk):
+    from tests.helpers import html
+
+    now = datetime.now(WIB)
+    late = file_at(db, settings, now - timedelta(days=8))
+    soon = file_at(db, settings, now - timedelta(days=5))
+    fresh = file_at(db, settings, now - timedelta(hours=1))
+    sla.sweep(db_session=db)
+    db.commit()
+    alice = login_as("alice")
+    page = html(alice.get("/reports"))
+    rows = {tr["data-ticket"]: tr for tr in page.select("#queue tbody tr[data-ticket]")}
+    assert "overdue-row" in rows[late.ticket]["class"] and rows[late.ticket].select_one(".tag.overdue")
+    assert "overdue-row" not in rows[soon.ticket]["class"] and not rows[fresh.ticket].select_one(".tag.overdue")
+    page = html(alice.get("/reports?overdue=true"))
+    assert [tr["data-ticket"] for tr in page.select("#queue tbody tr[data-ticket]")] == [late.ticket]
+    page = html(alice.get("/reports?sort=due"))
+    order = [tr["data-ticket"] for tr in page.select("#queue tbody tr[data-ticket]")]
+    assert order.index(soon.ticket) < order.index(fresh.ticket) < order.index(late.ticket), \
+        "nearest running deadline first; a breached one has none left to run"
+    detail = html(alice.get(f"/reports/{late.ticket}"))
+    clock = detail.select_one('.clock[data-kind="first_action"]')
+    assert clock["data-state"] == "breached" and clock.select_one(".tag.overdue")
+    detail = html(alice.get(f"/reports/{soon.ticket}"))
+    clock = detail.select_one('.clock[data-kind="first_action"]')
+    assert clock["data-state"] == "open" and "sisa 0 hari 23 jam" in " ".join(clock.get_text().split())

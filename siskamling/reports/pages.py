@@ -38,6 +38,7 @@ from siskamling.core.web import render, translated
 from siskamling.reports import catalogue, photos
 from siskamling.reports import service as reports
 from siskamling.reports.models import OPEN_STATUSES, Photo, Report, Status
+from siskamling.sla import service as sla
 
 router = APIRouter(include_in_schema=False)
 Public = [Depends(public)]
@@ -369,10 +370,11 @@ StaffDep = Annotated[reports.Staff, Depends(_staff_required)]
 
 @router.get("/reports")
 def queue_page(request: Request, db: SessionDep, staff: StaffDep, status: str = "", category: str = "",
-               unit: str = "", area: str = "", older: str = "", mine: bool = False, page: int = 1):
+               unit: str = "", area: str = "", older: str = "", mine: bool = False, overdue: bool = False,
+               sort: str = "new", page: int = 1):
     error = None
     f = reports.QueueFilter(status=[status] if status else [], category=category or None, unit=unit or None,
-                            area=area or None, mine=mine, page=max(1, page))
+                            area=area or None, mine=mine, overdue=overdue, sort=sort, page=max(1, page))
     try:
         f.older_than_days = float(older) if older else None
         rows, more = reports.queue(db_session=db, staff=staff, f=f)
@@ -384,8 +386,8 @@ def queue_page(request: Request, db: SessionDep, staff: StaffDep, status: str = 
         "rows": rows, "more": more, "f": f, "error": error, "counts": reports.status_counts(db_session=db, staff=staff),
         "statuses": list(Status), "categories": catalogue.categories(db_session=db, active_only=False),
         "units": catalogue.units(db_session=db), "officers": officers, "lang": current_language.get(),
-        "query": {"status": status, "category": category, "unit": unit, "area": area, "older": older},
-        "now": utcnow(),
+        "query": {"status": status, "category": category, "unit": unit, "area": area, "older": older, "sort": sort},
+        "now": utcnow(), "marks": sla.marks(db_session=db, report_ids=[r.id for r in rows]),
     })
 
 
@@ -438,6 +440,7 @@ def _detail(request: Request, db: Session, settings: Settings, staff: reports.St
         "report": report, "steps": reports.history(db_session=db, report=report),
         "photos": reports.report_photos(db_session=db, report=report), "footage": holds,
         "viewers": reports.viewers(db_session=db, report=report), "dupes": dupes, "error": error,
+        "clocks": sla.clocks(db_session=db, report=report),
         "shows_reporter": reports.shows_reporter(staff, report), "manages": staff.manages(report),
         "heads": staff.heads(report), "officer": report.officer_id == staff.principal.user_id,
         "moves": sorted(reports.TRANSITIONS[report.status_enum] - {Status.duplikat}),

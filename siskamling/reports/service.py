@@ -701,6 +701,8 @@ class QueueFilter:
     area: str | None = None
     older_than_days: float | None = None
     mine: bool = False
+    overdue: bool = False  # only reports past a deadline (the red mark)
+    sort: str = "new"  # new: newest first; due: the nearest deadline first
     page: int = 1
     page_size: int = 50
 
@@ -728,14 +730,20 @@ def queue(*, db_session: Session, staff: Staff, f: QueueFilter, now: datetime | 
         stmt = stmt.where(Report.created_at <= now - timedelta(days=f.older_than_days))
     if f.mine:
         stmt = stmt.where(Report.officer_id == staff.principal.user_id)
+    if f.overdue:
+        stmt = stmt.where(Report.id.in_(sla.overdue_condition(now)))
+    if f.sort not in ("new", "due"):
+        raise Invalid("Sort by new or due")
+    order = [Report.created_at.desc(), Report.id.desc()]
+    if f.sort == "due":
+        order = [sla.next_due().asc().nulls_last(), *order]
     size = max(1, min(f.page_size, 200))
     page = max(1, f.page)
     # A page shows each report's area, unit, officer and duplicate: a query each, not one per row.
     stmt = stmt.options(selectinload(Report.area).load_only(Area.code, Area.name, Area.path),
                         selectinload(Report.unit), selectinload(Report.officer),
                         selectinload(Report.duplicate_of).load_only(Report.ticket))
-    rows = list(db_session.scalars(stmt.order_by(Report.created_at.desc(), Report.id.desc())
-                                   .offset((page - 1) * size).limit(size + 1)))
+    rows = list(db_session.scalars(stmt.order_by(*order).offset((page - 1) * size).limit(size + 1)))
     return rows[:size], len(rows) > size
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from siskamling.audit import service as audit
@@ -378,4 +378,40 @@ def clocks(*, db_session: Session, report: Report, now: datetime | None = None) 
             state = "breached" if clock.due <= now else "open"
         out.append(ClockView(d.kind, clock.due, state, (clock.due - now) if clock.due else None, d.policy_version,
                              d.mode, d.days))
+    return out
+
+
+@dataclass
+class Mark:
+    """What a list of reports shows of their clocks: the next due time, and the red mark."""
+
+    due_at: datetime | None
+    overdue: bool
+
+
+def overdue_condition(now: datetime):
+    """Reports with a clock that ran out (recorded, or past due and not yet swept)."""
+    return select(Deadline.report_id).where(
+        (Deadline.state == "breached") | ((Deadline.state == "open") & (Deadline.due_at <= now)))
+
+
+def next_due(now: datetime | None = None):
+    """The report's earliest running clock, for sorting a queue by it."""
+    return select(func.min(Deadline.due_at)).where(Deadline.report_id == Report.id,
+                                                   Deadline.state == "open").scalar_subquery()
+
+
+def marks(*, db_session: Session, report_ids: list[int], now: datetime | None = None) -> dict[int, Mark]:
+    now = now or utcnow()
+    out: dict[int, Mark] = {}
+    if not report_ids:
+        return out
+    rows = db_session.execute(select(Deadline.report_id, Deadline.state, Deadline.due_at)
+                              .where(Deadline.report_id.in_(report_ids))).all()
+    for report_id, state, due_at in rows:
+        mark = out.setdefault(report_id, Mark(None, False))
+        if state == "breached" or (state == "open" and due_at <= now):
+            mark.overdue = True
+        if state == "open" and (mark.due_at is None or due_at < mark.due_at):
+            mark.due_at = due_at
     return out
