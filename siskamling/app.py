@@ -34,6 +34,7 @@ from siskamling.reports import open311
 from siskamling.reports import pages as reports_pages
 from siskamling.reports import webhooks as _webhooks  # noqa: F401  (registers its scheduled job)
 from siskamling.sla import jobs as _sla_jobs  # noqa: F401  (registers the deadline sweep)
+from siskamling.sla import pages as sla_pages
 from siskamling.web import pages as web_pages
 
 STATIC_DIR = Path(__file__).parent / "core" / "static"
@@ -80,7 +81,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=4)  # level 9 tripled its latency
     # Open311 first: intake is the hottest route, and routes are matched in order.
     for module in (open311, web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, reports_pages):
+                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, reports_pages, sla_pages):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -767,6 +767,44 @@ def sla_sweep(at: str | None) -> None:
                f"{result.reminders} reminder(s) sent, {result.moved} moved")
 
 
+@main.group()
+def tkd() -> None:
+    """Performance allowance (TKD) deductions from the breach ledger."""
+
+
+@tkd.command("report")
+@click.option("--month", help="YYYY-MM (Asia/Jakarta); default: last month")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "json"]), default="xlsx", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="file to write (default: tkd-YYYY-MM.FORMAT here; '-' for standard output, csv/json only)")
+def tkd_report(month: str | None, fmt: str, output: Path | None) -> None:
+    """Per officer: the month's breaches that count and the deduction the current rule computes,
+    with the policy and rule versions printed on the report."""
+    import json as jsonlib
+
+    from siskamling.sla import ledger
+
+    settings = load_settings()
+    month = month or ledger.previous_month()
+    with unit_of_work(settings) as db:  # a bad --month becomes a clear message and exit status 1
+        report = ledger.tkd_report(db_session=db, month=month)
+    if fmt == "xlsx":
+        data = ledger.as_xlsx(report)
+    elif fmt == "csv":
+        data = ledger.as_csv(report).encode()
+    else:
+        data = (jsonlib.dumps(ledger.as_json(report), ensure_ascii=False, indent=2) + "\n").encode()
+    if str(output) == "-":
+        if fmt == "xlsx":
+            raise click.BadParameter("an XLSX file cannot go to standard output", param_hint="--output")
+        sys.stdout.buffer.write(data)
+        return
+    target = output or Path(f"tkd-{month}.{fmt}")
+    target.write_bytes(data)
+    click.echo(f"{target}: {len(report.lines)} officer(s), {sum(x.counted for x in report.lines)} breach(es) counted "
+               f"({ledger.rule_text(report)})")
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 

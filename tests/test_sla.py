@@ -110,7 +110,8 @@ def test_friday_before_a_long_weekend_under_working_days(db, settings, desk):
     assert result.breached == 1
     [entry] = breaches(db, report)
     assert entry.breached_at == wib("2026-06-10T16:00:00") and entry.due_at == entry.breached_at
-    assert entry.unit_id == desk.kelurahan.id and entry.officer_id is None
+    assert entry.unit_id == desk.kelurahan.id
+    assert entry.officer_id == desk.head.id, "nobody was assigned: the unit's head answers for it"
     assert entry.policy_version == sla.current_policy(db).version
     assert sla.sweep(db_session=db, now=wib("2026-06-13T09:00:00")).breached == 0, "a second sweep changes nothing"
     assert len(breaches(db, report)) == 1

@@ -362,3 +362,22 @@ class SlaPolicyChanged(AuditAction):
     id_field: ClassVar[str] = "version"
     version: int
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class SlaAppealed(ReportAction):
+    """An officer appealed a ledger entry."""
+
+    action: ClassVar[str] = "sla.appealed"
+    breach_id: int
+    grounds: str
+
+
+@dataclass(frozen=True)
+class SlaAppealDecided(ReportAction):
+    """The unit's head or an admin accepted (voiding the entry for deductions) or rejected an appeal."""
+
+    action: ClassVar[str] = "sla.appeal_decided"
+    breach_id: int
+    decision: str
+    reason: str

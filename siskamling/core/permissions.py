@@ -25,6 +25,7 @@ class Permission(StrEnum):
     camera_manage = "camera.manage"  # register and change cameras (and see every camera in the area)
     report_manage = "report.manage"  # triage, route, assign and close citizen reports in the area
     catalogue_manage = "catalogue.manage"  # report categories, units, routing rules, intake clients
+    sla_manage = "sla.manage"  # deadline policies, days off, the TKD report (admins)
 
 
 COMMUNITY_ROLES = frozenset({Role.ketua_rw, Role.ketua_rt, Role.fkdm, Role.satpam, Role.linmas})

@@ -13,7 +13,7 @@ from siskamling.core import i18n
 from siskamling.core.time import format_wib
 
 PACKAGE = Path(__file__).resolve().parent.parent
-DOMAINS = ["core", "web", "accounts", "areas", "audit", "cameras", "reports"]
+DOMAINS = ["core", "web", "accounts", "areas", "audit", "cameras", "reports", "sla"]
 
 
 def _tojson_attr(value) -> Markup:

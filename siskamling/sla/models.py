@@ -27,6 +27,9 @@ class Policy(Base):
     pause_statuses: Mapped[list[str]] = mapped_column(JSON, default=list)
     handover: Mapped[str] = mapped_column(String(10), default="continue")  # continue | restart
     reminder_days: Mapped[list[float]] = mapped_column(JSON, default=list)  # counted days after the start
+    # The TKD deduction rule: {"mode": "per_breach" | "flat", "percent": 2.5, "cap": 10,
+    # "kinds": ["first_action"]}; versioned with the deadlines it judges.
+    tkd: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
@@ -96,3 +99,27 @@ class Breach(Base):
     unit = relationship("Unit")
 
     __table_args__ = (Index("ix_sla_breach_breached_at", "breached_at"), Index("ix_sla_breach_officer", "officer_id"))
+
+
+class Appeal(Base):
+    """An officer's appeal against a ledger entry; the unit's head or an admin decides. An
+    accepted appeal voids the entry for deductions; the entry stays in the ledger."""
+
+    __tablename__ = "sla_appeal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    breach_id: Mapped[int] = mapped_column(ForeignKey("sla_breach.id", ondelete="RESTRICT"), unique=True)
+    by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+    grounds: Mapped[str] = mapped_column(String(30))  # wrongly_routed | force_majeure | reporter_unreachable | other
+    reason: Mapped[str] = mapped_column(Text)
+    attachment_path: Mapped[str | None] = mapped_column(String(300))
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | accepted | rejected
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    breach = relationship("Breach", backref="appeal_rows")
+    by = relationship("User", foreign_keys=[by_id])
+    decided_by = relationship("User", foreign_keys=[decided_by_id])

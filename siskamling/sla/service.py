@@ -2,7 +2,9 @@
 
 The sweep judges each clock from the report's own history (its steps), not from when the sweep
 happens to run: a deadline that passed while the server was down is recorded with the time it
-really passed, and charged to whoever held the report then. Every change a sweep makes is
+really passed, and charged to whoever held the report then. A breach is charged to the
+officer assigned at that moment or, when none was (a first action not taken is usually that), to
+the head of the unit holding the report. Every change a sweep makes is
 claimed with a conditional UPDATE, so several nodes may sweep at once and each reminder and
 each breach is recorded exactly once.
 """
@@ -23,7 +25,7 @@ from siskamling.core.errors import Invalid
 from siskamling.core.permissions import Permission
 from siskamling.core.time import utcnow
 from siskamling.events import service as events
-from siskamling.reports.models import CLOSED_STATUSES, Category, Report, Status, Step
+from siskamling.reports.models import CLOSED_STATUSES, Category, Report, Status, Step, UnitMember
 from siskamling.sla.calendar import DAY, Mode, WorkCalendar
 from siskamling.sla.models import Breach, DayOff, Deadline, Policy
 
@@ -35,7 +37,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     "pause_statuses": [],
     "handover": "continue",
     "reminder_days": [3, 5],
+    "tkd": {"mode": "per_breach", "percent": 2.5, "cap": 10.0, "kinds": ["first_action"]},
 }
+TKD_MODES = ("per_breach", "flat")
 SWEEP_BATCH = 2000
 
 
@@ -105,7 +109,29 @@ def validate_policy(data: dict[str, Any], category_codes: set[str], groups: set[
         raise Invalid("Reminder days must be numbers") from None
     if any(d <= 0 for d in reminders):
         raise Invalid("Reminder days must be after the start")
-    return {"rules": rules, "pause_statuses": pauses, "handover": handover, "reminder_days": reminders}
+    return {"rules": rules, "pause_statuses": pauses, "handover": handover, "reminder_days": reminders,
+            "tkd": validate_tkd(data.get("tkd") or DEFAULT_POLICY["tkd"])}
+
+
+def validate_tkd(rule: Any) -> dict[str, Any]:
+    """The deduction rule: ``per_breach`` (percent per counted breach, at most ``cap`` a month) or
+    ``flat`` (percent once in a month with any counted breach, as Jakarta did in 2018)."""
+    if not isinstance(rule, dict):
+        raise Invalid("The TKD rule needs a mode and a percentage")
+    mode = rule.get("mode", "per_breach")
+    if mode not in TKD_MODES:
+        raise Invalid("The TKD rule's mode is per_breach or flat")
+    try:
+        percent = float(rule.get("percent"))
+        cap = float(rule.get("cap", 100 if mode == "flat" else percent))
+    except (TypeError, ValueError):
+        raise Invalid("The TKD percentages must be numbers") from None
+    if not (0 < percent <= 100 and 0 < cap <= 100):
+        raise Invalid("The TKD percentages must be more than 0 and at most 100")
+    kinds = [k for k in rule.get("kinds") or ["first_action"]]
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise Invalid("The TKD rule counts first_action and/or resolution breaches")
+    return {"mode": mode, "percent": percent, "cap": cap, "kinds": kinds}
 
 
 def save_policy(*, db_session: Session, data: dict[str, Any], actor: Actor, note: str | None = None) -> Policy:
@@ -245,6 +271,12 @@ def holder_at(steps: list[Step], at: datetime) -> tuple[int | None, int | None]:
     return unit, officer
 
 
+def unit_head(db_session: Session, unit_id: int) -> int | None:
+    """Who answers for a report no officer holds: the unit's head (the first, if several)."""
+    return db_session.scalar(select(UnitMember.user_id).where(UnitMember.unit_id == unit_id, UnitMember.is_head.is_(True))
+                             .order_by(UnitMember.id).limit(1))
+
+
 @dataclass
 class SweepResult:
     checked: int = 0
@@ -310,6 +342,8 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
         if _claim(db_session, deadline, state="breached", breached_at=clock.due, due_at=clock.due,
                   next_check_at=None):
             unit_id, officer_id = holder_at(steps, clock.due)
+            if officer_id is None and unit_id is not None:
+                officer_id = unit_head(db_session, unit_id)
             db_session.execute(insert(Breach).values(
                 deadline_id=deadline.id, report_id=report.id, kind=deadline.kind, officer_id=officer_id,
                 unit_id=unit_id, policy_version=deadline.policy_version, due_at=clock.due, breached_at=clock.due,
