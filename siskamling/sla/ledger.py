@@ -270,36 +270,40 @@ def as_csv(report: TkdReport) -> str:
 
 def as_xlsx(report: TkdReport) -> bytes:
     """Two sheets: the officers, whose deduction is a formula over the count and the rule cells
-    (so a clerk can check and recompute it), and every breach of the month."""
+    (so a clerk can check and recompute it), and every breach of the month. Written in openpyxl's
+    streaming mode: 20,000 officers and their breaches in seconds, not tens of seconds."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Potongan TKD"
-    ws.append([f"Potongan TKD {report.month}"])
-    ws["A1"].font = Font(bold=True, size=13)
-    ws.append(["Aturan", rule_text(report)])
-    ws.append(["Persen per pelanggaran", report.rule["percent"]])
-    ws.append(["Batas per bulan", report.rule["cap"] if report.rule["mode"] == "per_breach" else report.rule["percent"]])
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Potongan TKD")
+    for col, width in zip("ABCDEF", (18, 28, 32, 20, 26, 14), strict=True):
+        ws.column_dimensions[col].width = width
+
+    def bold(value, size: int | None = None) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, value=value)
+        cell.font = Font(bold=True, size=size) if size else Font(bold=True)
+        return cell
+
+    cap = report.rule["cap"] if report.rule["mode"] == "per_breach" else report.rule["percent"]
+    ws.append([bold(f"Potongan TKD {report.month}", 13)])  # row 1
+    ws.append(["Aturan", rule_text(report)])  # row 2
+    ws.append(["Persen per pelanggaran", report.rule["percent"]])  # row 3: $B$3
+    ws.append(["Batas per bulan", cap])  # row 4: $B$4
     ws.append(["Mode", report.rule["mode"]])
     ws.append(["Versi kebijakan pelanggaran", ", ".join(map(str, report.policy_versions)) or "-"])
     ws.append(["Dibuat", report.generated_at.astimezone(WIB).strftime("%Y-%m-%d %H:%M WIB")])
     ws.append([])
-    header = ["Username", "Nama", "Unit", "Pelanggaran dihitung", "Dibatalkan (banding diterima)", "Potongan (%)"]
-    ws.append(header)
-    for cell in ws[ws.max_row]:
-        cell.font = Font(bold=True)
-    first = ws.max_row + 1
+    ws.append([bold(h) for h in ("Username", "Nama", "Unit", "Pelanggaran dihitung", "Dibatalkan (banding diterima)",
+                                 "Potongan (%)")])  # row 9
+    first = row = 10
     for x in report.lines:
-        row = ws.max_row + 1
-        formula = (f'=IF(D{row}>0,$B$3,0)' if report.rule["mode"] == "flat" else f"=MIN($B$4,D{row}*$B$3)")
+        formula = f"=IF(D{row}>0,$B$3,0)" if report.rule["mode"] == "flat" else f"=MIN($B$4,D{row}*$B$3)"
         ws.append([x.username, x.name, "; ".join(sorted(x.units)), x.counted, x.voided, formula])
-    last = ws.max_row
+        row += 1
     if report.lines:
-        ws.append(["Jumlah", None, None, f"=SUM(D{first}:D{last})", f"=SUM(E{first}:E{last})", None])
-    for col, width in zip("ABCDEF", (18, 28, 32, 20, 26, 14), strict=True):
-        ws.column_dimensions[col].width = width
+        ws.append([bold("Jumlah"), None, None, f"=SUM(D{first}:D{row - 1})", f"=SUM(E{first}:E{row - 1})", None])
     detail = wb.create_sheet("Pelanggaran")
     detail.append(["Tiket", "Jenis", "Petugas", "Unit", "Tenggat", "Lewat pada", "Versi kebijakan", "Banding",
                    "Dihitung"])
