@@ -760,9 +760,14 @@ def sla_sweep(at: str | None) -> None:
             raise click.BadParameter("give a time like 2026-12-01T08:00:00+07:00", param_hint="--at") from None
         if now.tzinfo is None:
             raise click.BadParameter("the time needs a zone, e.g. +07:00", param_hint="--at")
+    from siskamling.core.db import make_session_factory
+
     settings = load_settings()
-    with unit_of_work(settings) as db:
-        result = deadlines.sweep(db_session=db, now=now, actor=Actor.system("cli"))
+    engine = prepare_database(settings)
+    try:
+        result = deadlines.sweep_in_batches(make_session_factory(engine), now=now, actor=Actor.system("cli"))
+    finally:
+        engine.dispose()
     click.echo(f"checked {result.checked}: {result.met} met, {result.breached} breached, "
                f"{result.reminders} reminder(s) sent, {result.moved} moved")
 

@@ -286,22 +286,28 @@ class SweepResult:
     moved: int = 0  # due later than set (a pause, a restart)
 
 
-def sweep(*, db_session: Session, now: datetime | None = None, actor: Actor | None = None) -> SweepResult:
-    """Every open clock whose next check has come: met, breached (at its true time), reminded, or
-    moved. Commits nothing itself; safe to run on several nodes at once."""
+def sweep(*, db_session: Session, now: datetime | None = None, actor: Actor | None = None,
+          limit: int | None = None) -> SweepResult:
+    """Every open clock whose next check has come (at most ``limit``): met, breached (at its true
+    time), reminded, or moved. Commits nothing itself; safe to run on several nodes at once."""
     now = now or utcnow()
     actor = actor or Actor.system("sla-sweep")
     result = SweepResult()
     calendar = work_calendar(db_session)
     policies: dict[int, Policy] = {}
-    last_id = 0
+    seen: set[int] = set()
     while True:
-        due_rows = db_session.scalars(
-            select(Deadline).where(Deadline.state == "open", Deadline.next_check_at <= now, Deadline.id > last_id)
-            .order_by(Deadline.id).limit(SWEEP_BATCH)).all()
+        size = SWEEP_BATCH if limit is None else min(SWEEP_BATCH, limit - result.checked)
+        if size <= 0:
+            return result
+        # Along the (state, next_check_at) index: what is due, oldest first. Every clock judged
+        # moves its next check past ``now`` or leaves "open", so the next query finds the rest.
+        due_rows = [d for d in db_session.scalars(
+            select(Deadline).where(Deadline.state == "open", Deadline.next_check_at <= now)
+            .order_by(Deadline.next_check_at, Deadline.id).limit(size)) if d.id not in seen]
         if not due_rows:
             return result
-        last_id = due_rows[-1].id
+        seen.update(d.id for d in due_rows)
         report_ids = {d.report_id for d in due_rows}
         reports = {r.id: r for r in db_session.scalars(select(Report).where(Report.id.in_(report_ids)))}
         history: dict[int, list[Step]] = {}
@@ -316,6 +322,25 @@ def sweep(*, db_session: Session, now: datetime | None = None, actor: Actor | No
                     or current_policy(db_session)
             _judge(db_session, deadline, reports[deadline.report_id], history.get(deadline.report_id, []), policy,
                    calendar, now, actor, result)
+        db_session.flush()
+
+
+def sweep_in_batches(factory, now: datetime | None = None, actor: Actor | None = None,
+                     batch: int = 500) -> SweepResult:
+    """``sweep`` in transactions of at most ``batch`` clocks, each committed: after downtime,
+    thousands of clocks come due at once, and one long transaction would hold SQLite's write lock
+    (every report's intake) for as long as it takes."""
+    from siskamling.core.db import session_scope
+
+    now = now or utcnow()
+    total = SweepResult()
+    while True:
+        with session_scope(factory) as db:
+            part = sweep(db_session=db, now=now, actor=actor, limit=batch)
+        for name in ("checked", "met", "breached", "reminders", "moved"):
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+        if part.checked < batch:
+            return total
 
 
 def _claim(db_session: Session, deadline: Deadline, **values) -> bool:
