@@ -17,6 +17,7 @@ from siskamling.reports.models import Report, Status, Step
 from siskamling.sla import service as sla
 from siskamling.sla.calendar import Mode, WorkCalendar
 from siskamling.sla.models import Breach, Deadline
+from tests.helpers import html
 from tests.test_reports import ACTOR, RT, centre, staff
 
 WIB = datetime.fromisoformat("2026-01-01T00:00:00+07:00").tzinfo
@@ -32,9 +33,9 @@ def policy(db, **kw):
     return sla.save_policy(db_session=db, data=data, actor=ACTOR)
 
 
-def file_at(db, settings, when: datetime, category="sampah"):
+def file_at(db, settings, when: datetime, category="sampah", **kw):
     lat, lon = centre(db, RT)
-    data = reports.NewReport(category=category, description="Sampah menumpuk di pinggir jalan", lat=lat, lon=lon)
+    data = reports.NewReport(category=category, description="Sampah menumpuk di pinggir jalan", lat=lat, lon=lon, **kw)
     return reports.file_report(db_session=db, settings=settings, data=data, actor=ACTOR, now=when).report
 
 
@@ -232,8 +233,6 @@ def test_imported_history_is_judged_by_its_real_timestamps(db, settings, desk, t
 
 
 def test_queue_and_report_page_carry_the_red_mark_and_sort_by_the_deadline(login_as, db, settings, desk):
-    from tests.helpers import html
-
     now = datetime.now(WIB)
     late = file_at(db, settings, now - timedelta(days=8))
     soon = file_at(db, settings, now - timedelta(days=5))
@@ -257,3 +256,34 @@ def test_queue_and_report_page_carry_the_red_mark_and_sort_by_the_deadline(login
     detail = html(alice.get(f"/reports/{soon.ticket}"))
     clock = detail.select_one('.clock[data-kind="first_action"]')
     assert clock["data-state"] == "open" and "sisa 0 hari 23 jam" in " ".join(clock.get_text().split())
+
+
+def test_performance_ranks_by_volume_adjusted_share_so_one_lucky_report_does_not_win(login_as, db, settings, desk):
+    """The kelurahan office acted in time on 45 of 50, Dinas SDA on its only report, Satpol PP on
+    5 of 20: raw shares would put SDA first; the adjusted ranking puts the office first."""
+    t0 = datetime.now(WIB) - timedelta(days=20)
+    alice = staff(db, "alice")
+    plan = [("sampah", {}, 45, 5), ("banjir", {"attributes": {"tinggi_air_cm": 30}}, 1, 0), ("ketertiban", {}, 5, 15)]
+    for category, extra, in_time, late in plan:
+        for n in range(in_time + late):
+            report = file_at(db, settings, t0 + timedelta(minutes=n), category=category, **extra)
+            if n < in_time:
+                reports.change_status(db_session=db, staff=alice, report=report, to=Status.koordinasi, note=None,
+                                      actor=ACTOR, now=t0 + timedelta(days=1))
+    sla.sweep(db_session=db)
+    db.commit()
+    page = html(login_as("alice").get("/sla/performance"))
+    rows = page.select("#performance tbody tr[data-group]")
+    names = [tr.select_one(".name").get_text() for tr in rows]
+    assert names == ["Kantor Kelurahan Sukamaju", "Dinas Sumber Daya Air", "Satpol PP"]
+    cells = {tr.select_one(".name").get_text(): tr for tr in rows}
+    assert cells["Dinas Sumber Daya Air"].select_one(".in-time").get_text().startswith("100 %")
+    assert cells["Satpol PP"].select_one(".in-time").get_text() == "25 % (5/20)"
+    assert cells["Satpol PP"].select_one(".open-breaches").get_text() == "15"
+    assert cells["Kantor Kelurahan Sukamaju"].select_one(".volume").get_text() == "50"
+    months = page.select("#trend g.month")
+    assert len(months) == 12 and sum(int(g["data-volume"]) for g in months) == 71
+    page = html(login_as("alice").get("/sla/performance?by=kelurahan"))
+    assert [tr.select_one(".volume").get_text() for tr in page.select("#performance tbody tr[data-group]")] == ["71"]
+    assert login_as("alice").get("/sla/performance?by=rw").status_code == 422
+    assert login_as("petugas").get("/sla/performance").status_code == 403

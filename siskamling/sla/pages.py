@@ -109,6 +109,26 @@ def appeal_attachment(breach_id: int, db: SessionDep, settings: SettingsDep, sta
                         headers={"Cache-Control": "private, no-store"})
 
 
+# --- performance (operators, admins) ----------------------------------------------------------
+
+Manager = Annotated[Principal, Depends(require(Permission.report_manage))]
+
+
+@router.get("/sla/performance")
+def performance_page(request: Request, db: SessionDep, manager: Manager, by: str = "unit", months: int = 12):
+    from siskamling.sla import performance
+
+    staff = reports.staff_of(db, manager)
+    try:
+        result = performance.performance(db_session=db, staff=staff, by=by, months=months)
+    except DomainError as exc:
+        return render(request, "sla/performance.html", {"result": None, "by": by, "months": months,
+                                                        "error": translated(exc)}, status_code=exc.status_code)
+    peak = max((m.volume for m in result.months), default=0) or 1
+    return render(request, "sla/performance.html", {"result": result, "by": by, "months": months, "error": None,
+                                                    "peak": peak, "prior": performance.PRIOR_WEIGHT})
+
+
 # --- TKD (admins) ------------------------------------------------------------------------------
 
 
