@@ -765,7 +765,8 @@ def sla_sweep(at: str | None) -> None:
     settings = load_settings()
     engine = prepare_database(settings)
     try:
-        result = deadlines.sweep_in_batches(make_session_factory(engine), now=now, actor=Actor.system("cli"))
+        result = deadlines.sweep_in_batches(make_session_factory(engine), now=now, actor=Actor.system("cli"),
+                                            settings=settings)
     finally:
         engine.dispose()
     click.echo(f"checked {result.checked}: {result.met} met, {result.breached} breached, "

@@ -287,3 +287,81 @@ def test_performance_ranks_by_volume_adjusted_share_so_one_lucky_report_does_not
     assert [tr.select_one(".volume").get_text() for tr in page.select("#performance tbody tr[data-group]")] == ["71"]
     assert login_as("alice").get("/sla/performance?by=rw").status_code == 422
     assert login_as("petugas").get("/sla/performance").status_code == 403
+
+
+# --- email -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mailbox():
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives."""
+    from aiosmtpd.controller import Controller
+
+    class Keep:
+        def __init__(self) -> None:
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            from email import message_from_bytes, policy
+
+            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = Keep()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, handler
+    finally:
+        controller.stop()
+
+
+def test_reminders_and_escalations_go_out_by_email_once(db, settings, desk, mailbox):
+    from sqlalchemy.orm import sessionmaker
+
+    from siskamling.accounts.models import User
+    from siskamling.sla import notify
+
+    port, box = mailbox
+    mail = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False})
+    for username in ("kasi", "petugas", "alice"):
+        db.scalar(select(User).where(User.username == username)).email = f"{username}@jakarta.go.id"
+    t0 = wib("2026-03-02T08:00:00")
+    report = file_at(db, settings, t0)
+    factory = sessionmaker(bind=db.connection(), join_transaction_mode="create_savepoint", expire_on_commit=False)
+    sla.sweep(db_session=db, now=t0 + timedelta(days=3, minutes=1), settings=mail)
+    sla.sweep(db_session=db, now=t0 + timedelta(days=3, minutes=2), settings=mail)
+    assert notify.send_due(factory, mail) == 1 and notify.send_due(factory, mail) == 0
+    [(to, message)] = box.messages
+    assert to == ["kasi@jakarta.go.id"], "nobody assigned: the unit's head is reminded"
+    assert report.ticket in message["Subject"] and message["Subject"].startswith("Pengingat 1")
+    sla.sweep(db_session=db, now=t0 + timedelta(days=7), settings=mail)  # down since day 4: the breach, no
+    assert notify.send_due(factory, mail) == 2                          # late day-5 reminder after it
+    escalated = sorted(to[0] for to, m in box.messages[1:] if m["Subject"].startswith("Lewat tenggat"))
+    assert escalated == ["alice@jakarta.go.id", "kasi@jakarta.go.id"], "the unit's head and the area's operator"
+    assert notify.send_due(factory, settings) == 0, "no mail server configured: nothing is sent"
+
+
+def test_an_unreachable_mail_server_is_retried_later_and_nothing_is_lost(db, settings, desk):
+    from sqlalchemy.orm import sessionmaker
+
+    from siskamling.accounts.models import User
+    from siskamling.sla import notify
+    from siskamling.sla.models import Notification
+
+    mail = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": 9, "smtp_starttls": False})
+    db.scalar(select(User).where(User.username == "kasi")).email = "kasi@jakarta.go.id"
+    t0 = wib("2026-03-02T08:00:00")
+    file_at(db, settings, t0)
+    sla.sweep(db_session=db, now=t0 + timedelta(days=3, minutes=1), settings=mail)
+    factory = sessionmaker(bind=db.connection(), join_transaction_mode="create_savepoint", expire_on_commit=False)
+    assert notify.send_due(factory, mail) == 0
+    db.expire_all()
+    [row] = db.scalars(select(Notification)).all()
+    assert row.state == "pending" and row.attempts == 1 and "Connection refused" in row.last_error
+    assert row.next_attempt_at > row.created_at

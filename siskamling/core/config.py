@@ -102,12 +102,21 @@ class Settings(BaseSettings):
         100, gt=0, description="the public map shows report positions snapped to a grid this coarse"
     )
     run_scheduler: bool = Field(
-        True, description="`siskamling serve` runs the periodic jobs (webhook deliveries); safe on every node"
+        True, description="`siskamling serve` runs the periodic jobs (webhook deliveries, the deadline sweep, email); safe on every node"
     )
     webhook_timeout_seconds: float = Field(10, gt=0, description="how long a webhook receiver may take to answer")
     webhook_max_attempts: int = Field(
         12, ge=1, description="deliveries are retried with exponential backoff (30 s doubling, ≤ 6 h) this many times"
     )
+    smtp_host: str = Field(
+        "", description="mail server for deadline reminders and escalations by email; empty: no email (alerts "
+        "on the dashboards only)"
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="mail server port")
+    smtp_starttls: bool = Field(True, description="upgrade the mail connection with STARTTLS before logging in")
+    smtp_username: str = Field("", description="mail server login; empty: send without logging in")
+    smtp_password: str = Field("", description="mail server password (keep it in the environment, not a file)")
+    smtp_from: str = Field("Siskamling <siskamling@localhost>", description="the From address of Siskamling's mail")
     demo_accounts_file: Path | None = Field(
         None, description="where `siskamling demo` keeps the generated demo passwords"
     )

@@ -123,3 +123,29 @@ class Appeal(Base):
     breach = relationship("Breach", backref="appeal_rows")
     by = relationship("User", foreign_keys=[by_id])
     decided_by = relationship("User", foreign_keys=[decided_by_id])
+
+
+class Notification(Base):
+    """A message to one person about a deadline (a reminder, an escalation): an outbox row,
+    written in the sweep's transaction and sent by the scheduler with retries, so it goes out once
+    even if the sending node dies."""
+
+    __tablename__ = "sla_notification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), default="email")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))  # reminder | escalation
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_sla_notification_due", "state", "next_attempt_at"),)

@@ -26,6 +26,7 @@ from siskamling.core.permissions import Permission
 from siskamling.core.time import utcnow
 from siskamling.events import service as events
 from siskamling.reports.models import CLOSED_STATUSES, Category, Report, Status, Step, UnitMember
+from siskamling.sla import notify
 from siskamling.sla.calendar import DAY, Mode, WorkCalendar
 from siskamling.sla.models import Breach, DayOff, Deadline, Policy
 
@@ -287,9 +288,10 @@ class SweepResult:
 
 
 def sweep(*, db_session: Session, now: datetime | None = None, actor: Actor | None = None,
-          limit: int | None = None) -> SweepResult:
+          limit: int | None = None, settings=None) -> SweepResult:
     """Every open clock whose next check has come (at most ``limit``): met, breached (at its true
-    time), reminded, or moved. Commits nothing itself; safe to run on several nodes at once."""
+    time), reminded, or moved. With ``settings`` whose mail server is set, reminders and
+    escalations are also queued as email. Commits nothing itself; safe on several nodes at once."""
     now = now or utcnow()
     actor = actor or Actor.system("sla-sweep")
     result = SweepResult()
@@ -321,12 +323,12 @@ def sweep(*, db_session: Session, now: datetime | None = None, actor: Actor | No
                 policy = policies[deadline.policy_version] = policy_version(db_session, deadline.policy_version) \
                     or current_policy(db_session)
             _judge(db_session, deadline, reports[deadline.report_id], history.get(deadline.report_id, []), policy,
-                   calendar, now, actor, result)
+                   calendar, now, actor, result, settings)
         db_session.flush()
 
 
 def sweep_in_batches(factory, now: datetime | None = None, actor: Actor | None = None,
-                     batch: int = 500) -> SweepResult:
+                     batch: int = 500, settings=None) -> SweepResult:
     """``sweep`` in transactions of at most ``batch`` clocks, each committed: after downtime,
     thousands of clocks come due at once, and one long transaction would hold SQLite's write lock
     (every report's intake) for as long as it takes."""
@@ -336,7 +338,7 @@ def sweep_in_batches(factory, now: datetime | None = None, actor: Actor | None =
     total = SweepResult()
     while True:
         with session_scope(factory) as db:
-            part = sweep(db_session=db, now=now, actor=actor, limit=batch)
+            part = sweep(db_session=db, now=now, actor=actor, limit=batch, settings=settings)
         for name in ("checked", "met", "breached", "reminders", "moved"):
             setattr(total, name, getattr(total, name) + getattr(part, name))
         if part.checked < batch:
@@ -352,7 +354,7 @@ def _claim(db_session: Session, deadline: Deadline, **values) -> bool:
 
 
 def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[Step], policy: Policy,
-           calendar: WorkCalendar, now: datetime, actor: Actor, result: SweepResult) -> None:
+           calendar: WorkCalendar, now: datetime, actor: Actor, result: SweepResult, settings=None) -> None:
     clock = evaluate(deadline, report, steps, policy, calendar, now)
     mode = Mode(deadline.mode)
     if clock.acted_at is not None and (clock.due is None or clock.acted_at <= clock.due):
@@ -380,6 +382,9 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
                            permission=Permission.report_manage,
                            payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
                                     "officer_id": officer_id, "unit_id": unit_id})
+            if settings is not None:
+                notify.escalation(db_session=db_session, settings=settings, report=report, kind=deadline.kind,
+                                  due_at=clock.due, unit_id=unit_id)
             result.breached += 1
         return
     # Not yet due: a reminder whose time has come, then the next check.
@@ -394,6 +399,9 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
                            permission=Permission.report_manage,
                            payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
                                     "reminder": sent + 1, "officer_id": officer_id, "unit_id": unit_id})
+            if settings is not None:
+                notify.reminder(db_session=db_session, settings=settings, report=report, kind=deadline.kind,
+                                due_at=clock.due, officer_id=officer_id, unit_id=unit_id, number=sent + 1)
             result.reminders += 1
         return
     if clock.due != deadline.due_at or deadline.next_check_at != min(filter(None, (reminder, clock.due))):
