@@ -17,12 +17,13 @@ import time
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from siskamling.core import scheduler
 from siskamling.core.config import Settings
 from siskamling.core.db import database_now, session_scope
+from siskamling.core.outbox import claim_due
 from siskamling.reports.models import IntakeClient, WebhookDelivery
 from siskamling.reports.service import open_webhook_secret
 
@@ -56,20 +57,7 @@ def backoff(attempts: int) -> float:
 
 
 def _claim(db_session: Session, limit: int) -> list[int]:
-    now = database_now(db_session)
-    due = list(db_session.scalars(select(WebhookDelivery.id).where(
-        WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now,
-        or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)))
-    claimed = []
-    for delivery_id in due:
-        result = db_session.execute(update(WebhookDelivery).where(
-            WebhookDelivery.id == delivery_id, WebhookDelivery.state == "pending",
-            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
-            .values(claimed_until=now + timedelta(seconds=CLAIM_S)))
-        if result.rowcount:
-            claimed.append(delivery_id)
-    return claimed
+    return claim_due(db_session, WebhookDelivery, limit, CLAIM_S)
 
 
 def deliver_due(factory: sessionmaker[Session], settings: Settings, http: httpx.Client | None = None,

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siskamling.accounts.models import Grant, User
 from siskamling.core import scheduler
 from siskamling.core.config import Settings
 from siskamling.core.db import database_now, session_scope
+from siskamling.core.outbox import claim_due
 from siskamling.core.permissions import Role
 from siskamling.core.time import format_wib
 from siskamling.reports.models import Report, UnitMember
@@ -122,20 +123,7 @@ def escalation(*, db_session: Session, settings: Settings, report: Report, kind:
 
 
 def _claim(db_session: Session, limit: int) -> list[int]:
-    now = database_now(db_session)
-    due = list(db_session.scalars(select(Notification.id).where(
-        Notification.state == "pending", Notification.next_attempt_at <= now,
-        or_(Notification.claimed_until.is_(None), Notification.claimed_until < now))
-        .order_by(Notification.next_attempt_at, Notification.id).limit(limit)))
-    claimed = []
-    for notification_id in due:
-        done = db_session.execute(update(Notification).where(
-            Notification.id == notification_id, Notification.state == "pending",
-            or_(Notification.claimed_until.is_(None), Notification.claimed_until < now))
-            .values(claimed_until=now + timedelta(seconds=CLAIM_S)))
-        if done.rowcount:
-            claimed.append(notification_id)
-    return claimed
+    return claim_due(db_session, Notification, limit, CLAIM_S)
 
 
 def send_due(factory: sessionmaker[Session], settings: Settings, limit: int = 50) -> int:

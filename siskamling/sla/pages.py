@@ -62,41 +62,44 @@ def entry_page(request: Request, breach_id: int, db: SessionDep, staff: StaffDep
     return _entry(request, db, staff, breach_id)
 
 
-@router.post("/sla/breaches/{breach_id}/appeal")
-async def appeal_submit(request: Request, breach_id: int, db: SessionDep, settings: SettingsDep, staff: StaffDep,
-                        principal: CurrentUser, form: FormDep):
-    upload = form.get("attachment")
-    attachment = None
-    if isinstance(upload, UploadFile) and upload.filename:
-        attachment = (upload.filename, await upload.read(ledger.MAX_ATTACHMENT + 1))
+def _act_on_entry(request: Request, db, staff: reports.Staff, breach_id: int, act) -> Response:
+    """Runs ``act(entry)``; bad input shows the entry again with the error, nothing stored."""
     try:
-        row = ledger.get_entry(db_session=db, staff=staff, breach_id=breach_id)
-        ledger.appeal(db_session=db, settings=settings, staff=staff, breach=row, grounds=str(form.get("grounds", "")),
-                      reason=str(form.get("reason", "")), attachment=attachment, actor=actor_of(request, principal))
+        act(ledger.get_entry(db_session=db, staff=staff, breach_id=breach_id))
     except NotFound:
         raise
     except DomainError as exc:
         db.rollback()
         return _entry(request, db, staff, breach_id, error=translated(exc), status_code=exc.status_code)
     return RedirectResponse(f"/sla/breaches/{breach_id}", status_code=303)
+
+
+@router.post("/sla/breaches/{breach_id}/appeal")
+def appeal_submit(request: Request, breach_id: int, db: SessionDep, settings: SettingsDep, staff: StaffDep,
+                  principal: CurrentUser, form: FormDep):
+    # A plain function (run in the threadpool): the form was read on the event loop, the database
+    # work is not done there.
+    upload = form.get("attachment")
+    attachment = None
+    if isinstance(upload, UploadFile) and upload.filename:
+        attachment = (upload.filename, upload.file.read(ledger.MAX_ATTACHMENT + 1))
+    return _act_on_entry(request, db, staff, breach_id, lambda row: ledger.appeal(
+        db_session=db, settings=settings, staff=staff, breach=row, grounds=str(form.get("grounds", "")),
+        reason=str(form.get("reason", "")), attachment=attachment, actor=actor_of(request, principal)))
 
 
 @router.post("/sla/breaches/{breach_id}/decide")
 def appeal_decide(request: Request, breach_id: int, db: SessionDep, staff: StaffDep, principal: CurrentUser,
                   form: FormDep):
-    try:
-        row = ledger.get_entry(db_session=db, staff=staff, breach_id=breach_id)
-        decision = str(form.get("decision", ""))
+    decision = str(form.get("decision", ""))
+
+    def act(row) -> None:
         if decision not in ("accept", "reject"):
             raise Invalid("Accept or reject the appeal")
         ledger.decide(db_session=db, staff=staff, breach=row, accept=decision == "accept",
                       reason=str(form.get("reason", "")), actor=actor_of(request, principal))
-    except NotFound:
-        raise
-    except DomainError as exc:
-        db.rollback()
-        return _entry(request, db, staff, breach_id, error=translated(exc), status_code=exc.status_code)
-    return RedirectResponse(f"/sla/breaches/{breach_id}", status_code=303)
+
+    return _act_on_entry(request, db, staff, breach_id, act)
 
 
 @router.get("/sla/breaches/{breach_id}/attachment")
