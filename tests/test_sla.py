@@ -174,9 +174,19 @@ def test_reminders_go_out_once_on_day_three_and_five_and_the_breach_alerts_opera
     assert sla.sweep(db_session=db, now=t0 + timedelta(days=3, minutes=2)).reminders == 0
     assert sla.sweep(db_session=db, now=t0 + timedelta(days=5, minutes=1)).reminders == 1
     assert sla.sweep(db_session=db, now=t0 + timedelta(days=6, minutes=1)).breached == 1
-    kinds = [e.kind for e in db.scalars(select(Event).where(Event.kind.like("sla.%")).order_by(Event.id))
-             if e.payload.get("ticket") == report.ticket]
-    assert kinds == ["sla.reminder", "sla.reminder", "sla.breached"]
+    mine = [e for e in db.scalars(select(Event).where(Event.kind.like("sla.%")).order_by(Event.id))
+            if e.payload.get("ticket") == report.ticket]
+    assert [e.kind for e in mine if e.user_id is None] == ["sla.reminder", "sla.reminder", "sla.breached"], \
+        "to the area's operators"
+    assert [(e.kind, e.user_id) for e in mine if e.user_id is not None] == [
+        ("sla.reminder", desk.head.id), ("sla.reminder", desk.head.id), ("sla.breached", desk.head.id)], \
+        "and to the unit's head, who holds the report while nobody is assigned"
+    from siskamling.accounts import service as accounts
+    from siskamling.events import service as events
+
+    head = accounts.principal_for(db_session=db, user=desk.head)
+    assert [e.kind for e in events.since(db_session=db, principal=head, after_id=0)
+            if e.payload.get("ticket") == report.ticket] == ["sla.reminder", "sla.reminder", "sla.breached"]
 
 
 def test_two_sweeps_at_once_send_each_reminder_and_record_each_breach_once(db, settings, desk):

@@ -23,3 +23,6 @@ class Event(Base):
     permission: Mapped[str] = mapped_column(String(40))  # who may receive it, over area_path
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # For one person only (a deadline reminder to the officer holding a report); no foreign key,
+    # like the audit log: an event outlives nothing but is never blocked by a user's removal.
+    user_id: Mapped[int | None] = mapped_column(Integer)

@@ -20,11 +20,14 @@ _INSERT = insert(Event.__table__)
 
 
 def publish(*, db_session: Session, kind: str, area_path: str, permission: Permission,
-            payload: dict[str, Any]) -> Event:
-    event = Event(kind=kind, area_path=area_path, permission=permission, payload=payload, created_at=utcnow())
+            payload: dict[str, Any], user_id: int | None = None) -> Event:
+    """An event for the holders of ``permission`` over ``area_path``; with ``user_id``, for that
+    person only (whatever their permissions)."""
+    event = Event(kind=kind, area_path=area_path, permission=permission, payload=payload, created_at=utcnow(),
+                  user_id=user_id)
     # A plain INSERT (the outbox row is never changed): cheaper than the unit of work on hot paths.
     db_session.connection().execute(_INSERT, dict(kind=kind, area_path=area_path, permission=permission.value,
-                                                  payload=payload, created_at=event.created_at))
+                                                  payload=payload, created_at=event.created_at, user_id=user_id))
     return event
 
 
@@ -33,11 +36,11 @@ def latest_id(*, db_session: Session) -> int:
 
 
 def since(*, db_session: Session, principal: Principal, after_id: int, limit: int = 100) -> list[Event]:
-    """New events for this user: each is delivered to holders of its permission over its area."""
-    terms = [(Event.permission == p.value) & path_condition(Event.area_path, paths)
+    """New events for this user: each is delivered to holders of its permission over its area, or,
+    when it names a user, to that user only."""
+    terms = [Event.user_id.is_(None) & (Event.permission == p.value) & path_condition(Event.area_path, paths)
              for p in Permission if (paths := principal.paths_for(p))]
-    if not terms:
-        return []
+    terms.append(Event.user_id == principal.user_id)
     stmt = select(Event).where(Event.id > after_id, or_(*terms)).order_by(Event.id).limit(limit)
     return list(db_session.scalars(stmt))
 

@@ -278,6 +278,13 @@ def unit_head(db_session: Session, unit_id: int) -> int | None:
                              .order_by(UnitMember.id).limit(1))
 
 
+def _unit_heads(db_session: Session, unit_id: int | None) -> list[int]:
+    if unit_id is None:
+        return []
+    return list(db_session.scalars(select(UnitMember.user_id).where(UnitMember.unit_id == unit_id,
+                                                                    UnitMember.is_head.is_(True))))
+
+
 @dataclass
 class SweepResult:
     checked: int = 0
@@ -382,6 +389,11 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
                            permission=Permission.report_manage,
                            payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
                                     "officer_id": officer_id, "unit_id": unit_id})
+            for head in _unit_heads(db_session, unit_id):  # live, to the unit's head(s) too
+                events.publish(db_session=db_session, kind="sla.breached", area_path=report.area_path,
+                               permission=Permission.report_manage, user_id=head,
+                               payload={"ticket": report.ticket, "kind": deadline.kind,
+                                        "due_at": clock.due.isoformat(), "officer_id": officer_id, "unit_id": unit_id})
             if settings is not None:
                 notify.escalation(db_session=db_session, settings=settings, report=report, kind=deadline.kind,
                                   due_at=clock.due, unit_id=unit_id)
@@ -399,6 +411,13 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
                            permission=Permission.report_manage,
                            payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
                                     "reminder": sent + 1, "officer_id": officer_id, "unit_id": unit_id})
+            holder = officer_id if officer_id is not None else (
+                unit_head(db_session, unit_id) if unit_id is not None else None)
+            if holder is not None:  # live, to the officer holding the report (or the unit's head)
+                events.publish(db_session=db_session, kind="sla.reminder", area_path=report.area_path,
+                               permission=Permission.report_manage, user_id=holder,
+                               payload={"ticket": report.ticket, "kind": deadline.kind,
+                                        "due_at": clock.due.isoformat(), "reminder": sent + 1})
             if settings is not None:
                 notify.reminder(db_session=db_session, settings=settings, report=report, kind=deadline.kind,
                                 due_at=clock.due, officer_id=officer_id, unit_id=unit_id, number=sent + 1)

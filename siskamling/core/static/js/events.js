@@ -25,6 +25,16 @@
            emergency ? "offline emergency" : "online", "/reports/" + encodeURIComponent(data.ticket), emergency);
     });
   });
+  // Deadlines: a reminder to whoever holds the report, the breach to the unit's head and operators.
+  ["sla.reminder", "sla.breached"].forEach(function (kind) {
+    source.addEventListener(kind, function (ev) {
+      var data = JSON.parse(ev.data), breached = kind === "sla.breached";
+      var due = new Date(data.due_at).toLocaleString(document.documentElement.lang || undefined,
+                                                      {dateStyle: "medium", timeStyle: "short"});
+      show(breached ? box.dataset.breached : box.dataset.reminder, data.ticket + " · " + due,
+           breached ? "offline" : "degraded", "/reports/" + encodeURIComponent(data.ticket), breached);
+    });
+  });
   ["camera.offline", "camera.online", "camera.degraded"].forEach(function (kind) {
     source.addEventListener(kind, function (ev) {
       var data = JSON.parse(ev.data);
