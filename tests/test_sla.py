@@ -375,3 +375,13 @@ def test_an_unreachable_mail_server_is_retried_later_and_nothing_is_lost(db, set
     [row] = db.scalars(select(Notification)).all()
     assert row.state == "pending" and row.attempts == 1 and "Connection refused" in row.last_error
     assert row.next_attempt_at > row.created_at
+
+
+def test_the_staff_api_gives_a_reports_clocks(client, db, settings, desk, token_for):
+    late = file_at(db, settings, datetime.now(WIB) - timedelta(days=8))
+    sla.sweep(db_session=db)
+    db.commit()
+    body = client.get(f"/api/v1/reports/{late.ticket}", headers=token_for("alice")).json()
+    [clock] = body["deadlines"]
+    assert clock["kind"] == "first_action" and clock["state"] == "breached" and clock["seconds_left"] is None
+    assert clock["mode"] == "calendar_days" and clock["days"] == 6

@@ -20,6 +20,7 @@ from siskamling.core.errors import Invalid, NotFound, Unauthenticated
 from siskamling.reports import catalogue, channels, schemas
 from siskamling.reports import service as reports
 from siskamling.reports.models import Channel, Report, Status
+from siskamling.sla import service as sla
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -53,7 +54,12 @@ def report_out(request: Request, db: Session, staff: reports.Staff | None, repor
     if reports.shows_reporter(staff, report):
         reporter = {"name": report.reporter_name, "phone": report.reporter_phone, "email": report.reporter_email,
                     "anonymous": report.anonymous, "confidential": report.confidential}
-    history = None
+    history = deadlines = None
+    if with_history and staff is not None and staff.is_staff:
+        deadlines = [schemas.DeadlineOut(kind=c.kind, state=c.state, due_at=c.due_at,
+                                         seconds_left=int(c.remaining.total_seconds()) if c.remaining else None,
+                                         days=c.days, mode=c.mode, policy_version=c.policy_version)
+                     for c in sla.clocks(db_session=db, report=report)]
     if with_history:
         history = [schemas.StepOut(at=s.at, kind=s.kind, status_from=s.status_from, status_to=s.status_to,
                                    unit_from=s.unit_from.name if s.unit_from else None,
@@ -71,7 +77,7 @@ def report_out(request: Request, db: Session, staff: reports.Staff | None, repor
         duplicate_of=report.duplicate_of.ticket if report.duplicate_of else None, occurred_at=report.occurred_at,
         created_at=report.created_at, updated_at=report.updated_at, first_action_at=report.first_action_at,
         resolved_at=report.resolved_at, confirmed_at=report.confirmed_at, tracking_url=tracking_url(request, report),
-        history=history,
+        history=history, deadlines=deadlines,
     )
 
 

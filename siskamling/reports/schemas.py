@@ -59,6 +59,16 @@ class StepOut(BaseModel):
     public: bool
 
 
+class DeadlineOut(BaseModel):
+    kind: str = Field(description="first_action or resolution")
+    state: str = Field(description="open, met, paused or breached (past due: the red mark)")
+    due_at: datetime | None
+    seconds_left: int | None = Field(None, description="while open; negative never (past due is breached)")
+    days: float
+    mode: str = Field(description="calendar_days or working_days")
+    policy_version: int
+
+
 class ReportOut(BaseModel):
     ticket: str
     status: str
@@ -85,6 +95,7 @@ class ReportOut(BaseModel):
     updated_at: datetime
     first_action_at: datetime | None
     resolved_at: datetime | None
+    deadlines: list[DeadlineOut] | None = Field(None, description="one report for staff: its clocks (docs/accountability.md)")
     confirmed_at: datetime | None
     tracking_url: str
     history: list[StepOut] | None = None
