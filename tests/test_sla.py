@@ -338,7 +338,8 @@ def test_reminders_and_escalations_go_out_by_email_once(db, settings, desk, mail
     from siskamling.sla import notify
 
     port, box = mailbox
-    mail = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False})
+    mail = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False,
+                                       "public_url": "https://siskamling.jakarta.go.id/"})
     for username in ("kasi", "petugas", "alice"):
         db.scalar(select(User).where(User.username == username)).email = f"{username}@jakarta.go.id"
     t0 = wib("2026-03-02T08:00:00")
@@ -350,6 +351,7 @@ def test_reminders_and_escalations_go_out_by_email_once(db, settings, desk, mail
     [(to, message)] = box.messages
     assert to == ["kasi@jakarta.go.id"], "nobody assigned: the unit's head is reminded"
     assert report.ticket in message["Subject"] and message["Subject"].startswith("Pengingat 1")
+    assert f"https://siskamling.jakarta.go.id/reports/{report.ticket}" in message.get_content()
     sla.sweep(db_session=db, now=t0 + timedelta(days=7), settings=mail)  # down since day 4: the breach, no
     assert notify.send_due(factory, mail) == 2                          # late day-5 reminder after it
     escalated = sorted(to[0] for to, m in box.messages[1:] if m["Subject"].startswith("Lewat tenggat"))

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(
         12, ge=1, description="deliveries are retried with exponential backoff (30 s doubling, ≤ 6 h) this many times"
     )
+    public_url: str = Field(
+        "", description="the address people reach Siskamling at (e.g. https://siskamling.jakarta.go.id), for the "
+        "links in email; empty: the links are paths only"
+    )
     smtp_host: str = Field(
         "", description="mail server for deadline reminders and escalations by email; empty: no email (alerts "
         "on the dashboards only)"

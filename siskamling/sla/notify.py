@@ -81,6 +81,10 @@ def _operators(db_session: Session, area_path: str) -> list[User]:
         .distinct()))
 
 
+def _link(settings: Settings, report: Report) -> str:
+    return f"{settings.public_url.rstrip('/')}/reports/{report.ticket}"
+
+
 def _queue(db_session: Session, users: list[User], kind: str, report: Report, subject: str, body: str) -> int:
     seen: set[str] = set()
     for user in users:
@@ -101,7 +105,7 @@ def reminder(*, db_session: Session, settings: Settings, report: Report, kind: s
     users = [officer] if officer is not None and officer.is_active else _heads(db_session, unit_id)
     subject = f"Pengingat {number}: laporan {report.ticket} jatuh tempo {format_wib(due_at)}"
     body = (f"Tenggat {KIND_NAMES.get(kind, kind)} laporan {report.ticket} jatuh pada {format_wib(due_at)}.\n"
-            f"Buka laporan: /reports/{report.ticket}\n\n"
+            f"Buka laporan: {_link(settings, report)}\n\n"
             f"Pesan ini dikirim otomatis oleh Siskamling.")
     return _queue(db_session, users, "reminder", report, subject, body)
 
@@ -114,7 +118,7 @@ def escalation(*, db_session: Session, settings: Settings, report: Report, kind:
     users = _heads(db_session, unit_id) + _operators(db_session, report.area_path)
     subject = f"Lewat tenggat: laporan {report.ticket} ({KIND_NAMES.get(kind, kind)})"
     body = (f"Tenggat {KIND_NAMES.get(kind, kind)} laporan {report.ticket} lewat pada {format_wib(due_at)} "
-            f"dan sudah dicatat di buku pelanggaran.\nBuka laporan: /reports/{report.ticket}\n\n"
+            f"dan sudah dicatat di buku pelanggaran.\nBuka laporan: {_link(settings, report)}\n\n"
             f"Pesan ini dikirim otomatis oleh Siskamling.")
     return _queue(db_session, users, "escalation", report, subject, body)
 
