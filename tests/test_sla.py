@@ -135,8 +135,11 @@ def test_the_clock_pauses_only_in_the_statuses_the_policy_names(db, settings, de
     t0 = wib("2026-03-02T08:00:00")
     report = file_at(db, settings, t0)
     kasi = staff(db, "kasi")
-    reports.change_status(db_session=db, staff=kasi, report=report, to=Status.koordinasi, note=None, actor=ACTOR,
-                          now=t0 + timedelta(days=2))
+    with pytest.raises(Invalid):  # the clock stops only with a reason
+        reports.change_status(db_session=db, staff=kasi, report=report, to=Status.koordinasi, note=None,
+                              actor=ACTOR, now=t0 + timedelta(days=2))
+    reports.change_status(db_session=db, staff=kasi, report=report, to=Status.koordinasi,
+                          note="Menunggu foto lokasi dari pelapor", actor=ACTOR, now=t0 + timedelta(days=2))
     sla.sweep(db_session=db, now=t0 + timedelta(days=11))  # paused since day 2: not breached
     assert not breaches(db, report)
     reports.assign(db_session=db, staff=kasi, report=report, officer_id=desk.officer.id, actor=ACTOR,

@@ -529,6 +529,9 @@ def change_status(*, db_session: Session, staff: Staff, report: Report, to: Stat
         raise Forbidden("You may not move this report from %(from)s to %(to)s", **{"from": str(current), "to": str(to)})
     if to in NEEDS_NOTE:
         note = _require_note(note, "Say why (at least 5 characters): the reporter reads it")
+    elif to.value in sla.current_policy(db_session).pause_statuses:
+        note = _require_note(note, "Say why the deadline stops while the report is in this status (at least 5 "
+                                   "characters)")
     if to == Status.disposisi and report.officer_id is None:
         raise Invalid("Assign an officer to hand the report on (disposisi)")
     report.status = to
