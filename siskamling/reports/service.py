@@ -328,6 +328,8 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
                            id=data.external_id, ticket=existing.ticket)
     unit_id = catalogue.route_unit_id(db_session=reader, category_row=category_row, area_path=place.path)
     unit_code = reader.connection().scalar(_UNIT_CODE, {"id": unit_id}) if unit_id is not None else None
+    policy = sla.current_policy(reader)
+    calendar = sla.work_calendar(reader) if sla.needs_calendar(policy, category_row) else sla.WorkCalendar()
     key = secrets.token_urlsafe(18)
     named = reporter is not None and not data.anonymous
     values: dict[str, Any] = dict(
@@ -356,9 +358,9 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         report_id=report_id, at=now, kind="filed", status_from=None, status_to=Status.menunggu.value,
         unit_from_id=None, unit_to_id=unit_id, officer_id=None, actor_id=actor.id, actor_label=actor.label,
         by_staff=False, note=None, public=True))
-    # Its clocks (the six-day rule) under the current deadline policy, read outside the write.
+    # Its clocks (the six-day rule) under the current deadline policy (read before the write began).
     sla.start_deadlines(db_session=db_session, report_id=report_id, category=category_row, started_at=now,
-                        policy=sla.current_policy(reader), calendar=sla.work_calendar(reader))
+                        policy=policy, calendar=calendar)
     written: list[Path] = []
     try:
         # One flush at the end for the photos and holds (each flush is a round of the unit of work).

@@ -11,6 +11,7 @@ each breach is recorded exactly once.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -47,11 +48,34 @@ SWEEP_BATCH = 2000
 # --- policies ----------------------------------------------------------------------------------
 
 
+_LATEST = select(Policy.id, Policy.version, Policy.created_at).order_by(Policy.version.desc()).limit(1)
+_snapshots: dict[tuple, Policy] = {}
+
+
 def current_policy(db_session: Session) -> Policy:
-    policy = db_session.scalar(select(Policy).order_by(Policy.version.desc()).limit(1))
-    if policy is None:  # the migration seeds version 1; this is the same, unsaved
-        policy = Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
-    return policy
+    """The newest version, as an unattached copy for reading. Versions never change once saved,
+    so each process keeps the copy: every intake reads one small row, not the whole policy."""
+    row = db_session.connection().execute(_LATEST).first()
+    if row is None:  # the migration seeds version 1; this is the same, unsaved
+        return Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
+    key = (str(db_session.get_bind().engine.url), row.id, row.version, row.created_at)
+    snapshot = _snapshots.get(key)
+    if snapshot is None:
+        full = db_session.get(Policy, row.id)
+        snapshot = Policy(id=full.id, version=full.version, rules=copy.deepcopy(full.rules),
+                          pause_statuses=list(full.pause_statuses or []), handover=full.handover,
+                          reminder_days=list(full.reminder_days or []), tkd=dict(full.tkd or {}), note=full.note,
+                          created_at=full.created_at, created_by=full.created_by)
+        if len(_snapshots) > 64:
+            _snapshots.clear()
+        _snapshots[key] = snapshot
+    return snapshot
+
+
+def needs_calendar(policy: Policy, category: Category) -> bool:
+    """Whether this category's clocks count working days (and so need the days off)."""
+    rule = rule_for(policy, category)
+    return any(rule.get(kind) and rule[kind]["mode"] == Mode.working.value for kind in KINDS)
 
 
 def policy_version(db_session: Session, version: int) -> Policy | None:
@@ -185,7 +209,8 @@ def start_deadlines(*, db_session: Session, report_id: int, category: Category, 
     """The report's clocks under the current policy (imported history: under its real start)."""
     policy = policy or current_policy(db_session)
     rule = rule_for(policy, category)
-    calendar = calendar or work_calendar(db_session)
+    if calendar is None:
+        calendar = work_calendar(db_session) if needs_calendar(policy, category) else WorkCalendar()
     rows = []
     for kind in KINDS:
         spec = rule.get(kind)
