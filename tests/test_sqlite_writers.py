@@ -25,6 +25,14 @@ pytestmark = pytest.mark.skipif(bool(os.environ.get("SISKAMLING_TEST_DATABASE_UR
                                 reason="SQLite's own locking; the PostgreSQL pass has no file to share")
 
 
+def _notes_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, who TEXT, n INTEGER)"))
+    return url, engine
+
+
 def _writer_process(url: str, label: str, n: int) -> None:
     engine = make_engine(url)
 
@@ -38,10 +46,7 @@ def _writer_process(url: str, label: str, n: int) -> None:
 
 
 def test_two_processes_with_threads_write_one_file_and_nothing_is_lost(tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, who TEXT, n INTEGER)"))
+    url, engine = _notes_database(tmp_path)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer_process, args=(url, f"p{i}", 60)) for i in range(2)]
     for p in procs:
@@ -65,10 +70,7 @@ def _die_holding_the_lock(url: str, ready) -> None:
 
 
 def test_a_process_killed_in_the_middle_of_a_write_leaves_the_database_writable(tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, who TEXT, n INTEGER)"))
+    url, engine = _notes_database(tmp_path)
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
     victim = ctx.Process(target=_die_holding_the_lock, args=(url, ready))

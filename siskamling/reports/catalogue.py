@@ -311,3 +311,12 @@ def memberships(*, db_session: Session, user_id: int) -> list[UnitMember]:
 def members(*, db_session: Session, unit_id: int) -> list[UnitMember]:
     return list(db_session.scalars(select(UnitMember).where(UnitMember.unit_id == unit_id)))
 
+
+def heads(*, db_session: Session, unit_id: int | None) -> list[int]:
+    """The user ids of a unit's heads, the longest-standing first."""
+    if unit_id is None:
+        return []
+    return list(db_session.scalars(select(UnitMember.user_id).where(UnitMember.unit_id == unit_id,
+                                                                    UnitMember.is_head.is_(True))
+                                   .order_by(UnitMember.id)))
+

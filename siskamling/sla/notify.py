@@ -25,7 +25,7 @@ from siskamling.core.db import database_now, session_scope
 from siskamling.core.outbox import claim_due
 from siskamling.core.permissions import Role
 from siskamling.core.time import format_wib
-from siskamling.reports.models import Report, UnitMember
+from siskamling.reports.models import Report
 from siskamling.sla.models import Notification
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,11 @@ def enabled(settings: Settings) -> bool:
 # --- who hears about what ----------------------------------------------------------------------
 
 
-def _heads(db_session: Session, unit_id: int | None) -> list[User]:
-    if unit_id is None:
+def _users(db_session: Session, ids: list[int]) -> list[User]:
+    if not ids:
         return []
-    return list(db_session.scalars(select(User).join(UnitMember, UnitMember.user_id == User.id).where(
-        UnitMember.unit_id == unit_id, UnitMember.is_head.is_(True), User.is_active.is_(True))))
+    found = {u.id: u for u in db_session.scalars(select(User).where(User.id.in_(ids), User.is_active.is_(True)))}
+    return [found[i] for i in ids if i in found]
 
 
 def _operators(db_session: Session, area_path: str) -> list[User]:
@@ -97,12 +97,11 @@ def _queue(db_session: Session, users: list[User], kind: str, report: Report, su
 
 
 def reminder(*, db_session: Session, settings: Settings, report: Report, kind: str, due_at: datetime,
-             officer_id: int | None, unit_id: int | None, number: int) -> int:
-    """To the officer holding the report, or the unit's head when nobody is assigned."""
+             user_id: int, number: int) -> int:
+    """To whoever holds the report: the officer assigned, or the unit's head."""
     if not enabled(settings):
         return 0
-    officer = db_session.get(User, officer_id) if officer_id else None
-    users = [officer] if officer is not None and officer.is_active else _heads(db_session, unit_id)
+    users = _users(db_session, [user_id])
     subject = f"Pengingat {number}: laporan {report.ticket} jatuh tempo {format_wib(due_at)}"
     body = (f"Tenggat {KIND_NAMES.get(kind, kind)} laporan {report.ticket} jatuh pada {format_wib(due_at)}.\n"
             f"Buka laporan: {_link(settings, report)}\n\n"
@@ -111,11 +110,11 @@ def reminder(*, db_session: Session, settings: Settings, report: Report, kind: s
 
 
 def escalation(*, db_session: Session, settings: Settings, report: Report, kind: str, due_at: datetime,
-               unit_id: int | None) -> int:
-    """At a breach: to the unit's head and the operators of the report's area."""
+               head_ids: list[int]) -> int:
+    """At a breach: to the unit's head(s) and the operators of the report's area."""
     if not enabled(settings):
         return 0
-    users = _heads(db_session, unit_id) + _operators(db_session, report.area_path)
+    users = _users(db_session, head_ids) + _operators(db_session, report.area_path)
     subject = f"Lewat tenggat: laporan {report.ticket} ({KIND_NAMES.get(kind, kind)})"
     body = (f"Tenggat {KIND_NAMES.get(kind, kind)} laporan {report.ticket} lewat pada {format_wib(due_at)} "
             f"dan sudah dicatat di buku pelanggaran.\nBuka laporan: {_link(settings, report)}\n\n"

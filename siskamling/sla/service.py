@@ -26,7 +26,8 @@ from siskamling.core.errors import Invalid
 from siskamling.core.permissions import Permission
 from siskamling.core.time import utcnow
 from siskamling.events import service as events
-from siskamling.reports.models import CLOSED_STATUSES, Category, Report, Status, Step, UnitMember
+from siskamling.reports import catalogue
+from siskamling.reports.models import CLOSED_STATUSES, Category, Report, Status, Step
 from siskamling.sla import notify
 from siskamling.sla.calendar import DAY, Mode, WorkCalendar
 from siskamling.sla.models import Breach, DayOff, Deadline, Policy
@@ -221,10 +222,15 @@ def start_deadlines(*, db_session: Session, report_id: int, category: Category, 
         first_reminder = _reminder_at(calendar, policy.reminder_days, 0, started_at, mode, due)
         rows.append({"report_id": report_id, "kind": kind, "policy_version": policy.version, "days": spec["days"],
                      "mode": mode.value, "started_at": started_at, "due_at": due, "state": "open",
-                     "reminders_sent": 0, "next_check_at": min(filter(None, (first_reminder, due)))})
+                     "reminders_sent": 0, "next_check_at": _next_check(first_reminder, due)})
     if rows:
         db_session.connection().execute(insert(Deadline.__table__), rows)
     return len(rows)
+
+
+def _next_check(reminder: datetime | None, due: datetime) -> datetime:
+    """A clock's next event: its next reminder, or its due time."""
+    return min(reminder, due) if reminder is not None else due
 
 
 def _reminder_at(calendar: WorkCalendar, reminder_days: list[float], sent: int, start: datetime, mode: Mode,
@@ -295,19 +301,6 @@ def holder_at(steps: list[Step], at: datetime) -> tuple[int | None, int | None]:
         if s.kind == "assign" and s.officer_id is not None:
             officer = s.officer_id
     return unit, officer
-
-
-def unit_head(db_session: Session, unit_id: int) -> int | None:
-    """Who answers for a report no officer holds: the unit's head (the first, if several)."""
-    return db_session.scalar(select(UnitMember.user_id).where(UnitMember.unit_id == unit_id, UnitMember.is_head.is_(True))
-                             .order_by(UnitMember.id).limit(1))
-
-
-def _unit_heads(db_session: Session, unit_id: int | None) -> list[int]:
-    if unit_id is None:
-        return []
-    return list(db_session.scalars(select(UnitMember.user_id).where(UnitMember.unit_id == unit_id,
-                                                                    UnitMember.is_head.is_(True))))
 
 
 @dataclass
@@ -401,8 +394,9 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
         if _claim(db_session, deadline, state="breached", breached_at=clock.due, due_at=clock.due,
                   next_check_at=None):
             unit_id, officer_id = holder_at(steps, clock.due)
-            if officer_id is None and unit_id is not None:
-                officer_id = unit_head(db_session, unit_id)
+            heads = catalogue.heads(db_session=db_session, unit_id=unit_id)
+            if officer_id is None and heads:
+                officer_id = heads[0]  # nobody was assigned: the unit's head answers for it
             db_session.execute(insert(Breach).values(
                 deadline_id=deadline.id, report_id=report.id, kind=deadline.kind, officer_id=officer_id,
                 unit_id=unit_id, policy_version=deadline.policy_version, due_at=clock.due, breached_at=clock.due,
@@ -410,18 +404,15 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
             audit.record(db_session=db_session, actor=actor, area_path=report.area_path, event=SlaBreached(
                 ticket=report.ticket, kind=deadline.kind, due_at=clock.due.isoformat(), officer_id=officer_id,
                 unit_id=unit_id, policy_version=deadline.policy_version))
-            events.publish(db_session=db_session, kind="sla.breached", area_path=report.area_path,
-                           permission=Permission.report_manage,
-                           payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
-                                    "officer_id": officer_id, "unit_id": unit_id})
-            for head in _unit_heads(db_session, unit_id):  # live, to the unit's head(s) too
+            payload = {"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
+                       "officer_id": officer_id, "unit_id": unit_id}
+            # Live to the area's operators, and to the unit's head(s) by name.
+            for user_id in (None, *heads):
                 events.publish(db_session=db_session, kind="sla.breached", area_path=report.area_path,
-                               permission=Permission.report_manage, user_id=head,
-                               payload={"ticket": report.ticket, "kind": deadline.kind,
-                                        "due_at": clock.due.isoformat(), "officer_id": officer_id, "unit_id": unit_id})
+                               permission=Permission.report_manage, payload=payload, user_id=user_id)
             if settings is not None:
                 notify.escalation(db_session=db_session, settings=settings, report=report, kind=deadline.kind,
-                                  due_at=clock.due, unit_id=unit_id)
+                                  due_at=clock.due, head_ids=heads)
             result.breached += 1
         return
     # Not yet due: a reminder whose time has come, then the next check.
@@ -430,26 +421,25 @@ def _judge(db_session: Session, deadline: Deadline, report: Report, steps: list[
     if reminder is not None and reminder <= now:
         following = _reminder_at(calendar, policy.reminder_days, sent + 1, clock.start, mode, clock.due)
         if _claim(db_session, deadline, reminders_sent=sent + 1, due_at=clock.due,
-                  next_check_at=min(filter(None, (following, clock.due)))):
+                  next_check_at=_next_check(following, clock.due)):
             unit_id, officer_id = holder_at(steps, now)
-            events.publish(db_session=db_session, kind="sla.reminder", area_path=report.area_path,
-                           permission=Permission.report_manage,
-                           payload={"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
-                                    "reminder": sent + 1, "officer_id": officer_id, "unit_id": unit_id})
-            holder = officer_id if officer_id is not None else (
-                unit_head(db_session, unit_id) if unit_id is not None else None)
-            if holder is not None:  # live, to the officer holding the report (or the unit's head)
+            payload = {"ticket": report.ticket, "kind": deadline.kind, "due_at": clock.due.isoformat(),
+                       "reminder": sent + 1, "officer_id": officer_id, "unit_id": unit_id}
+            # Live to the area's operators, and by name to whoever holds the report: the officer
+            # assigned, or the unit's head.
+            holder = officer_id if officer_id is not None else next(
+                iter(catalogue.heads(db_session=db_session, unit_id=unit_id)), None)
+            for user_id in (None, holder) if holder is not None else (None,):
                 events.publish(db_session=db_session, kind="sla.reminder", area_path=report.area_path,
-                               permission=Permission.report_manage, user_id=holder,
-                               payload={"ticket": report.ticket, "kind": deadline.kind,
-                                        "due_at": clock.due.isoformat(), "reminder": sent + 1})
-            if settings is not None:
+                               permission=Permission.report_manage, payload=payload, user_id=user_id)
+            if settings is not None and holder is not None:
                 notify.reminder(db_session=db_session, settings=settings, report=report, kind=deadline.kind,
-                                due_at=clock.due, officer_id=officer_id, unit_id=unit_id, number=sent + 1)
+                                due_at=clock.due, user_id=holder, number=sent + 1)
             result.reminders += 1
         return
-    if clock.due != deadline.due_at or deadline.next_check_at != min(filter(None, (reminder, clock.due))):
-        if _claim(db_session, deadline, due_at=clock.due, next_check_at=min(filter(None, (reminder, clock.due)))):
+    next_check = _next_check(reminder, clock.due)
+    if clock.due != deadline.due_at or deadline.next_check_at != next_check:
+        if _claim(db_session, deadline, due_at=clock.due, next_check_at=next_check):
             result.moved += 1
 
 
@@ -506,7 +496,7 @@ def overdue_condition(now: datetime):
         (Deadline.state == "breached") | ((Deadline.state == "open") & (Deadline.due_at <= now)))
 
 
-def next_due(now: datetime | None = None):
+def next_due():
     """The report's earliest running clock, for sorting a queue by it."""
     return select(func.min(Deadline.due_at)).where(Deadline.report_id == Report.id,
                                                    Deadline.state == "open").scalar_subquery()
