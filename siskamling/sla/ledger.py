@@ -19,7 +19,7 @@ from siskamling.audit import service as audit
 from siskamling.audit.events import SlaAppealDecided, SlaAppealed
 from siskamling.audit.service import Actor
 from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound
-from siskamling.core.permissions import Role
+from siskamling.core.permissions import Permission
 from siskamling.core.time import WIB, utcnow
 from siskamling.reports.models import Report, Unit
 from siskamling.reports.service import Staff, under
@@ -35,7 +35,8 @@ ATTACHMENT_TYPES = {b"%PDF": ".pdf", b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png"
 
 
 def is_admin(staff: Staff) -> bool:
-    return Role.admin in staff.principal.roles
+    """Deadline admins (the policy, the TKD report) see and decide on the whole ledger."""
+    return staff.principal.can(Permission.sla_manage)
 
 
 def visible(staff: Staff):

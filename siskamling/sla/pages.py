@@ -17,6 +17,7 @@ from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
 from siskamling.core.web import render, translated
 from siskamling.reports import service as reports
+from siskamling.reports.pages import StaffDep  # the report pages' own: who may see and do what
 from siskamling.sla import ledger
 from siskamling.sla import service as sla
 from siskamling.sla.calendar import national_holidays
@@ -26,11 +27,6 @@ router = APIRouter(include_in_schema=False)
 SlaAdmin = Annotated[Principal, Depends(require(Permission.sla_manage))]
 
 
-def _staff(db: SessionDep, principal: CurrentUser) -> reports.Staff:
-    return reports.staff_of(db, principal)
-
-
-StaffDep = Annotated[reports.Staff, Depends(_staff)]
 
 
 @router.get("/sla/ledger")
@@ -42,7 +38,7 @@ def ledger_page(request: Request, db: SessionDep, staff: StaffDep, month: str = 
         error, rows = translated(exc), []
     return render(request, "sla/ledger.html", {"rows": rows, "month": month, "error": error,
                                                "appeal_of": ledger.appeal_of,
-                                               "admin": staff.principal.can(Permission.sla_manage)},
+                                               "admin": ledger.is_admin(staff)},
                   status_code=400 if error else 200)
 
 
