@@ -381,3 +381,69 @@ class SlaAppealDecided(ReportAction):
     breach_id: int
     decision: str
     reason: str
+
+
+# --- camera requests and placement plans ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraRequestAction(AuditAction):
+    """An action on one camera request; the object is its code."""
+
+    object_type: ClassVar[str] = "camera_request"
+    id_field: ClassVar[str] = "code"
+    code: str
+
+
+@dataclass(frozen=True)
+class CameraRequested(CameraRequestAction):
+    action: ClassVar[str] = "camera_request.filed"
+    reason: str
+    site_type: str
+
+
+@dataclass(frozen=True)
+class CameraRequestDecided(CameraRequestAction):
+    """A reviewer moved the request on (survey, approval, refusal, deferral, installation)."""
+
+    action: ClassVar[str] = "camera_request.status_changed"
+    status_from: str
+    status_to: str
+    reason: str | None = None
+    camera: str | None = None
+
+
+@dataclass(frozen=True)
+class CameraRequestSupported(CameraRequestAction):
+    action: ClassVar[str] = "camera_request.supported"
+
+
+@dataclass(frozen=True)
+class IncidentsImported(AuditAction):
+    action: ClassVar[str] = "incident.imported"
+    object_type: ClassVar[str] = "incident"
+    source: str
+    file: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PlanCreated(AuditAction):
+    action: ClassVar[str] = "placement.planned"
+    object_type: ClassVar[str] = "placement_plan"
+    id_field: ClassVar[str] = "plan_id"
+    plan_id: int
+    name: str
+    sites: int
+    value: float
+    gap: float
+    method: str
+
+
+@dataclass(frozen=True)
+class PlanExported(AuditAction):
+    action: ClassVar[str] = "placement.exported"
+    object_type: ClassVar[str] = "placement_plan"
+    id_field: ClassVar[str] = "plan_id"
+    plan_id: int
+    format: str

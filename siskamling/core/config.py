@@ -8,10 +8,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 INSECURE_SECRET = "change-me-insecure-development-key-0000000000"
+
+
+DEFAULT_CATEGORY_WEIGHTS = {
+    "kriminalitas": 3.0, "ketertiban": 2.0, "kebakaran": 2.0, "banjir": 1.5, "pju_mati": 1.5, "cctv": 1.0,
+    "parkir_liar": 0.5, "pohon_tumbang": 0.5, "jalan_rusak": 0.3, "sampah": 0.2,
+    "penyelamatan": 1.0, "gawat_darurat": 0.5,  # incident kinds (fire brigade log)
+}
+DEFAULT_SCORE_WEIGHTS = {"gap": 30.0, "need": 30.0, "flood": 15.0, "population": 10.0, "support": 15.0}
 
 
 class Environment(StrEnum):
@@ -101,6 +109,42 @@ class Settings(BaseSettings):
     report_public_grid_m: float = Field(
         100, gt=0, description="the public map shows report positions snapped to a grid this coarse"
     )
+    request_group_radius_m: float = Field(
+        150, ge=0, description="camera requests this close to each other are shown together (one neighbourhood, one voice)"
+    )
+    placement_unit_cost: float = Field(
+        35_000_000, gt=0, description="cost of one camera site in Rupiah, for plans made with a budget"
+    )
+    placement_site_costs: dict[str, float] = Field(
+        default_factory=dict, description="cost per camera site type where it differs from the unit cost, as JSON, "
+        'e.g. {"taman_24_jam": 45000000}'
+    )
+    placement_coverage_radius_m: float = Field(
+        150, gt=0, le=2000, description="a camera site covers the demand (reports, incidents, flood-prone RWs) this close"
+    )
+    placement_category_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_CATEGORY_WEIGHTS), description="weight of one report of each category "
+        "(and of one incident of each kind) as demand, as JSON; unlisted ones weigh 1"
+    )
+    placement_flood_weight: float = Field(
+        5, ge=0, description="demand weight of one flood-prone RW (the RW layer's floodprone attribute)"
+    )
+    placement_time_limit_seconds: float = Field(60, gt=0, le=3600, description="the planner's time limit")
+    placement_solver_max_nonzeros: int = Field(
+        200_000, ge=0, description="the exact solver (MIP) is used up to this many (site, demand) coverage pairs; "
+        "larger plans use the greedy and the Lagrangian bound"
+    )
+    score_radius_m: float = Field(
+        300, gt=0, description="a camera request's score counts reports and incidents this close, over the last 12 months"
+    )
+    score_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS), description="weights of a camera request's score parts, "
+        "as JSON: gap (distance to the nearest camera), need (reports and incidents), flood, population, support"
+    )
+    score_gap_full_m: float = Field(1000, gt=0, description="a request this far or farther from every camera scores "
+                                    "the full coverage-gap part")
+    score_need_full: float = Field(20, gt=0, description="weighted reports and incidents that score the full need part")
+    score_support_full: int = Field(25, gt=0, description="supporters that score the full support part")
     run_scheduler: bool = Field(
         True, description="`siskamling serve` runs the periodic jobs (webhook deliveries, the deadline sweep, email); safe on every node"
     )
@@ -124,6 +168,23 @@ class Settings(BaseSettings):
     demo_accounts_file: Path | None = Field(
         None, description="where `siskamling demo` keeps the generated demo passwords"
     )
+
+    @field_validator("score_weights")
+    @classmethod
+    def known_score_parts(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(DEFAULT_SCORE_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown score parts {sorted(unknown)}; known: {sorted(DEFAULT_SCORE_WEIGHTS)}")
+        if any(v < 0 for v in value.values()) or not any(v > 0 for v in value.values()):
+            raise ValueError("score weights must be ≥ 0 and not all 0")
+        return {**{k: 0.0 for k in DEFAULT_SCORE_WEIGHTS}, **value}
+
+    @field_validator("placement_site_costs", "placement_category_weights")
+    @classmethod
+    def non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(v < 0 for v in value.values()):
+            raise ValueError("costs and weights must be ≥ 0")
+        return value
 
     @model_validator(mode="after")
     def refuse_insecure_production(self) -> Settings:

@@ -13,6 +13,13 @@ class Role(StrEnum):
     fkdm = "fkdm"
     satpam = "satpam"
     linmas = "linmas"
+    warga = "warga"  # a resident registered to their RT/RW: may back the area's camera requests
+
+
+# Who may ask for a camera for their area (DESIGN.md: ketua RT/RW, FKDM, the kelurahan operator).
+REQUESTER_ROLES = frozenset({Role.ketua_rt, Role.ketua_rw, Role.fkdm, Role.operator, Role.admin})
+# Who counts as a resident of an RT/RW when backing its requests (a grant inside that RW).
+RESIDENT_ROLES = frozenset({Role.warga, Role.ketua_rt, Role.ketua_rw, Role.fkdm, Role.satpam, Role.linmas})
 
 
 class Permission(StrEnum):
@@ -26,6 +33,7 @@ class Permission(StrEnum):
     report_manage = "report.manage"  # triage, route, assign and close citizen reports in the area
     catalogue_manage = "catalogue.manage"  # report categories, units, routing rules, intake clients
     sla_manage = "sla.manage"  # deadline policies, days off, the TKD report (admins)
+    placement_plan = "placement.plan"  # run and export camera placement plans (admins)
 
 
 COMMUNITY_ROLES = frozenset({Role.ketua_rw, Role.ketua_rt, Role.fkdm, Role.satpam, Role.linmas})
@@ -37,12 +45,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                               Permission.camera_manage, Permission.report_manage}),
     Role.officer: frozenset({Permission.area_view}),
     **{role: frozenset({Permission.area_view}) for role in COMMUNITY_ROLES},
+    Role.warga: frozenset(),
 }
 
 # Which roles an operator may hand out inside their own area.
 GRANTABLE_BY = {
     Role.admin: frozenset(Role),
-    Role.operator: COMMUNITY_ROLES | {Role.officer},
+    Role.operator: COMMUNITY_ROLES | {Role.officer, Role.warga},
 }
 
 # Who may be given access to shared cameras (admins and operators manage them anyway).
