@@ -52,6 +52,7 @@ def N_(message: str) -> str:
 ROLE_LABELS = {
     "admin": N_("Administrator"), "operator": N_("Operator"), "officer": N_("Officer"), "ketua_rw": N_("RW head"),
     "ketua_rt": N_("RT head"), "fkdm": N_("FKDM member"), "satpam": N_("Security guard"), "linmas": N_("Linmas"),
+    "warga": N_("Resident"),
 }
 LEVEL_LABELS = {
     "provinsi": N_("Province"), "kota": N_("City / regency"), "kecamatan": N_("District"),
@@ -90,6 +91,34 @@ STEP_LABELS = {  # siskamling.reports.models.Step.kind
     "merge": N_("Merged into another report"), "merged_in": N_("A duplicate report was merged in"),
     "confirm": N_("The reporter confirmed the fix"), "dispute": N_("The reporter disputed the fix; reopened"),
 }
+
+
+# Camera requests (siskamling.placement.models.RequestStatus), with their Indonesian names.
+REQUEST_STATUS_LABELS = {
+    "diajukan": N_("Submitted"), "ditinjau": N_("Under review"), "disetujui": N_("Approved"),
+    "ditolak": N_("Refused"), "ditunda": N_("Deferred"), "terpasang": N_("Installed"),
+}
+REQUEST_REASON_LABELS = {
+    "rawan_kriminalitas": N_("Crime-prone spot"), "taman_24_jam": N_("24-hour park"),
+    "rawan_banjir": N_("Flood-prone"), "sekolah": N_("School"), "pasar": N_("Market"),
+    "gang_gelap": N_("Dark alley"), "lainnya": N_("Other"),
+}
+SCORE_PART_LABELS = {
+    "gap": N_("Coverage gap (nearest camera)"), "need": N_("Reports and incidents nearby (12 months)"),
+    "flood": N_("Flood-prone RW"), "population": N_("Population of the kelurahan"), "support": N_("Residents' support"),
+}
+
+
+def request_status_label(status: str) -> str:
+    return gettext(REQUEST_STATUS_LABELS[status]) if status in REQUEST_STATUS_LABELS else status
+
+
+def request_reason_label(reason: str) -> str:
+    return gettext(REQUEST_REASON_LABELS[reason]) if reason in REQUEST_REASON_LABELS else reason
+
+
+def score_part_label(part: str) -> str:
+    return gettext(SCORE_PART_LABELS[part]) if part in SCORE_PART_LABELS else part
 
 
 def report_status_label(status: str) -> str:

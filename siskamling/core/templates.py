@@ -13,7 +13,7 @@ from siskamling.core import i18n
 from siskamling.core.time import format_wib
 
 PACKAGE = Path(__file__).resolve().parent.parent
-DOMAINS = ["core", "web", "accounts", "areas", "audit", "cameras", "reports", "sla"]
+DOMAINS = ["core", "web", "accounts", "areas", "audit", "cameras", "reports", "sla", "placement"]
 
 
 def _tojson_attr(value) -> Markup:
@@ -36,6 +36,9 @@ def build_templates() -> Jinja2Templates:
     env.filters["tojson_safe"] = _tojson_attr
     env.filters["report_status"] = i18n.report_status_label
     env.filters["step_label"] = i18n.step_label
+    env.filters["request_status"] = i18n.request_status_label
+    env.filters["request_reason"] = i18n.request_reason_label
+    env.filters["score_part"] = i18n.score_part_label
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     return templates
 

@@ -186,7 +186,7 @@ def greedy(cov: Coverage, cost: np.ndarray, budget: float) -> tuple[list[int], l
         if heap and g / cost[j] < -heap[0][0] - 1e-12:
             heapq.heappush(heap, (-g / cost[j], j))  # no longer the best: evaluate it again later
             continue
-        chosen.append(j)
+        chosen.append(int(j))
         gains.append(g)
         value += g
         left -= cost[j]
@@ -318,7 +318,7 @@ def _mip(inst: Instance, cov: Coverage, result: Result, time_limit: float, worke
     n = matrix.shape[0]
     usable = np.array([cost[j] <= inst.budget + 1e-9 and cov.matrix.indptr[j + 1] > cov.matrix.indptr[j]
                        for j in range(n)], dtype=bool)
-    x = {j: solver.BoolVar(f"x{j}") for j in np.flatnonzero(usable)}
+    x = {int(j): solver.BoolVar(f"x{j}") for j in np.flatnonzero(usable)}
     objective = solver.Objective()
     for r in range(matrix.shape[1]):
         if cov.row_weight[r] <= 0:

@@ -1,8 +1,9 @@
-// The report form: place a pin (tap the map, or the device's location), show the kelurahan/RW it
-// falls in before sending, and offer open reports like this one nearby to support instead.
+// The report form (and the camera request form): place a pin (tap the map, or the device's
+// location), show the kelurahan/RW it falls in before sending, and offer open reports (requests)
+// like this one nearby to support instead. The form's data-similar names the address asked.
 (function () {
   "use strict";
-  var form = document.getElementById("report-form");
+  var form = document.getElementById("report-form") || document.getElementById("request-form");
   if (!form) return;
   var lat = document.getElementById("lat"), lon = document.getElementById("lon");
   var place = document.getElementById("place"), category = document.getElementById("category");
@@ -51,15 +52,16 @@
 
   function similar() {
     var a = parseFloat(lat.value), b = parseFloat(lon.value);
-    // No category or no position: take back what was offered for the previous one.
-    if (!category.value || !isFinite(a) || !isFinite(b)) { document.getElementById("similar").innerHTML = ""; return; }
+    // No category (where the form has one) or no position: take back what was offered before.
+    if ((category && !category.value) || !isFinite(a) || !isFinite(b)) { document.getElementById("similar").innerHTML = ""; return; }
     if (typeof htmx === "undefined") return;
-    htmx.ajax("GET", "/lapor/serupa?category=" + encodeURIComponent(category.value) + "&lat=" + a + "&lon=" + b,
+    var url = form.dataset.similar || "/lapor/serupa";
+    htmx.ajax("GET", url + "?lat=" + a + "&lon=" + b + (category ? "&category=" + encodeURIComponent(category.value) : ""),
               { target: "#similar", swap: "innerHTML" });
   }
 
   lat.addEventListener("change", changed); lon.addEventListener("change", changed);
-  category.addEventListener("change", similar);
+  if (category) category.addEventListener("change", similar);
   document.getElementById("geolocate").addEventListener("click", function (ev) {
     var button = ev.currentTarget;
     if (!navigator.geolocation) { place.textContent = button.dataset.denied; return; }
