@@ -209,6 +209,7 @@ def demo(host: str, port: int, kelurahan: Path | None, rw: Path | None, names: P
             codes = demo_service.create_cameras(db, settings, data_dir)
             click.echo(f"  {len(codes)} simulated cameras: {', '.join(codes)}")
             key, _secret = demo_service.create_report_desk(db, settings)
+            demo_service.create_camera_requests(db, settings)
             click.echo(f"  citizen reports: units, routing and a few reports; city-app/Open311 api key: {key}")
             (data_dir / "api-key.txt").write_text(key + "\n")
             (data_dir / "api-key.txt").chmod(0o600)
@@ -809,6 +810,98 @@ def tkd_report(month: str | None, fmt: str, output: Path | None) -> None:
     target.write_bytes(data)
     click.echo(f"{target}: {len(report.lines)} officer(s), {sum(x.counted for x in report.lines)} breach(es) counted "
                f"({ledger.rule_text(report)})")
+
+
+# --- incidents, camera requests and placement plans ------------------------------------------------
+
+
+@main.group()
+def incidents() -> None:
+    """Incident logs from other agencies (fire brigade, BPBD): demand for the placement planner."""
+
+
+@incidents.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", required=True, help="whose log it is, e.g. damkar (re-importing skips rows already loaded)")
+def incidents_import(path: Path, source: str) -> None:
+    """Load an incident log (CSV: lat/lon, or kelurahan code and RW as the fire brigade's log
+    has). All or nothing: bad rows are listed by line number."""
+    from siskamling.audit.service import Actor
+    from siskamling.placement import demand
+
+    settings = load_settings()
+    with unit_of_work(settings) as db:
+        count = demand.import_incidents(db_session=db, path=path, source=source, actor=Actor.system("cli"),
+                                        edge_tolerance_m=settings.locate_edge_tolerance_m)
+    click.echo(f"{count} incident(s) imported from {source}")
+
+
+@areas.command("population")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--code-column", default="kode_kemendagri", show_default=True)
+@click.option("--value-column", default="total", show_default=True)
+def areas_population(path: Path, code_column: str, value_column: str) -> None:
+    """Set each kelurahan's population from a CSV (the camera request score's population part)."""
+    from siskamling.placement import demand
+
+    with unit_of_work(load_settings()) as db:
+        count = demand.import_population(db_session=db, path=path, code_column=code_column, value_column=value_column)
+    click.echo(f"population set for {count} kelurahan")
+
+
+@main.group()
+def plan() -> None:
+    """Camera placement plans: choose the sites that cover the most need within a budget."""
+
+
+@plan.command("run")
+@click.option("--name", required=True)
+@click.option("--count", type=int, help="number of cameras (or give --budget)")
+@click.option("--budget", type=float, help="budget in Rupiah (costs: --unit-cost, SISKAMLING_PLACEMENT_SITE_COSTS)")
+@click.option("--unit-cost", type=float, help="cost of one camera site in Rupiah (default: the setting)")
+@click.option("--area", "area_code", help="plan inside this area (a Kemendagri code); default: the whole city")
+@click.option("--radius", type=float, help="coverage radius in metres (default: the setting)")
+@click.option("--since", help="demand from this date (YYYY-MM-DD); default: 12 months ago")
+@click.option("--until", help="demand until this date (YYYY-MM-DD, not included); default: tomorrow")
+@click.option("--no-requests", is_flag=True, help="leave the open camera requests out of the candidates")
+@click.option("--no-generated", is_flag=True, help="only the open camera requests are candidates")
+@click.option("--method", type=click.Choice(["auto", "mip", "greedy"]), default="auto", show_default=True)
+@click.option("--time-limit", type=float, help="seconds (default: the setting)")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="also export the plan (.csv or .xlsx)")
+def plan_run(name, count, budget, unit_cost, area_code, radius, since, until, no_requests, no_generated, method,
+             time_limit, output) -> None:
+    """Make and save a plan; prints its value, the proven bound and the optimality gap."""
+    from siskamling.audit.service import Actor
+    from siskamling.placement import plans
+
+    if (count is None) == (budget is None):
+        raise click.BadParameter("give either --count or --budget")
+    settings = load_settings()
+    inputs = plans.PlanInputs(name=name, mode="count" if count is not None else "budget", count=count, budget=budget,
+                              area_code=area_code, radius_m=radius, since=since, until=until,
+                              include_requests=not no_requests, include_generated=not no_generated,
+                              unit_cost=unit_cost, method=method, time_limit=time_limit)
+    with unit_of_work(settings) as db:
+        made = plans.make_plan(db_session=db, settings=settings, inputs=inputs, actor=Actor.system("cli"))
+        if output is not None:
+            output.write_bytes(plans.export_xlsx(db, made) if output.suffix.lower() == ".xlsx"
+                               else plans.export_csv(db, made))
+        click.echo(f"plan {made.id}: {len(made.sites)} site(s), Rp {made.cost:,.0f}; demand covered "
+                   f"{made.value:.1f} of {made.total_weight:.1f} ({100 * made.value / max(made.total_weight, 1e-9):.1f} %), "
+                   f"bound {made.bound:.1f}, gap {100 * made.gap:.2f} % ({made.method}, {made.status}, {made.seconds:.1f} s)")
+
+
+@plan.command("export")
+@click.argument("plan_id", type=int)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path), help=".csv or .xlsx")
+def plan_export(plan_id: int, output: Path) -> None:
+    """Export a saved plan for the budget document."""
+    from siskamling.placement import plans
+
+    with unit_of_work(load_settings()) as db:
+        made = plans.get(db_session=db, plan_id=plan_id)
+        output.write_bytes(plans.export_xlsx(db, made) if output.suffix.lower() == ".xlsx" else plans.export_csv(db, made))
+    click.echo(f"{output}: plan {plan_id}, {len(made.sites)} site(s)")
 
 
 # --- audit -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -84,14 +85,16 @@ def test_rt_added_by_number(city, run, tmp_path):
 def test_users_create_grant_list_revoke(city, run):
     created = run("users", "create", "sari", "--name", "Sari Wulandari", input="kata sandi rahasia\nkata sandi rahasia\n")
     assert created.exit_code == 0, created.output
-    granted = run("users", "grant", "sari", "satpam", "98.71.01.1001", "--from", "2026-12-01T18:00",
-                  "--until", "2026-12-02T06:00")
+    # A night duty next year (a fixed date in the past would be refused as already over).
+    year = datetime.now(UTC).year + 1
+    granted = run("users", "grant", "sari", "satpam", "98.71.01.1001", "--from", f"{year}-12-01T18:00",
+                  "--until", f"{year}-12-02T06:00")
     assert granted.exit_code == 0, granted.output
     grant_id = granted.output.split()[1].rstrip(":")
     listed = json.loads(run("users", "list", "--json").output)
     sari = next(u for u in listed if u["username"] == "sari")
-    assert sari["grants"][0]["from"] == "2026-12-01 18:00 WIB"
-    assert sari["grants"][0]["until"] == "2026-12-02 06:00 WIB"
+    assert sari["grants"][0]["from"] == f"{year}-12-01 18:00 WIB"
+    assert sari["grants"][0]["until"] == f"{year}-12-02 06:00 WIB"
     assert run("users", "revoke", grant_id).exit_code == 0
     assert run("users", "revoke", grant_id).exit_code == 1
 

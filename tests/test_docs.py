@@ -10,6 +10,7 @@ and paste it over the old one.
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
@@ -50,6 +51,8 @@ def _default(name: str, value) -> str:
         value = value.value
     if isinstance(value, bool):
         value = str(value).lower()
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False)
     text = str(value)
     return "`" + text + "`" if text else '`""` (empty)'
 
@@ -72,7 +75,7 @@ def settings_table() -> str:
     for name, field in Settings.model_fields.items():
         description = ((field.description or "") + _limits(field.metadata)).replace("|", "\\|")
         lines.append(f"| `{env_name(name)}` | `{name}` | {_type_name(field.annotation)} | "
-                     f"{_default(name, field.default)} | {description} |")
+                     f"{_default(name, field.get_default(call_default_factory=True))} | {description} |")
     return "\n".join(lines)
 
 

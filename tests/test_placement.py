@@ -28,6 +28,7 @@ from siskamling.placement import service as requests_
 from siskamling.placement.models import CameraRequest, Incident, Plan, RequestStatus
 from tests.conftest import KEL_A, KEL_B, PASSWORD
 from tests.helpers import html
+from tests.test_cli import city, env, run  # noqa: F401 - fixtures of a CLI database
 from tests.test_reports import file as file_report
 
 ACTOR = Actor.system("tests")
@@ -376,3 +377,34 @@ def test_admins_plan_on_a_map_and_export_through_the_pages(db, settings, login_a
     other = again.headers["location"].rsplit("/", 1)[-1]
     compared = html(admin.get(f"/rencana-kamera/banding?a={plan_id}&b={other}"))
     assert compared.select_one("#comparison") is not None
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def test_the_command_line_loads_incidents_and_population_and_makes_a_plan(city, run, tmp_path):  # noqa: F811
+    population = tmp_path / "pop.csv"
+    population.write_text("kode_kemendagri,total\n98.71.01.1001,41000\n98.71.01.1002,12000\n")
+    assert "population set for 2 kelurahan" in run("areas", "population", str(population)).output
+    log = tmp_path / "log.csv"
+    log.write_text("id,occurred_at,kind,lat,lon\n"
+                   "a,2013-03-01T10:00:00+07:00,kebakaran,-0.995,100.005\n"
+                   "b,2013-04-01T10:00:00+07:00,kebakaran,-0.9951,100.0051\n"
+                   "c,2013-05-01T10:00:00+07:00,banjir,-0.995,100.015\n")
+    loaded = run("incidents", "import", str(log), "--source", "bpbd")
+    assert loaded.exit_code == 0 and "3 incident(s)" in loaded.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,occurred_at,kind,lat,lon\nz,2013-03-01T10:00:00,kebakaran,-0.995,100.005\n")
+    refused = run("incidents", "import", str(bad), "--source", "bpbd")
+    assert refused.exit_code == 1 and "line 2" in refused.output + (refused.stderr or "")
+    out = tmp_path / "plan.xlsx"
+    made = run("plan", "run", "--name", "Uji CLI", "--count", "1", "--since", "2013-01-01", "--until", "2014-01-01",
+               "-o", str(out))
+    assert made.exit_code == 0, made.output
+    assert "1 site(s)" in made.output and "gap 0.00 %" in made.output
+    sheet = load_workbook(out)["Lokasi"]
+    assert sheet["F2"].value == "Satu" and sheet["K2"].value == pytest.approx(4.0), "the two fires, weight 2 each"
+    poor = run("plan", "run", "--name", "x", "--budget", "1000")
+    assert poor.exit_code == 1 and "below the cost of one camera site" in poor.output + (poor.stderr or "")
+    both = run("plan", "run", "--name", "x", "--budget", "1000", "--count", "2")
+    assert both.exit_code != 0

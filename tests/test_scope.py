@@ -24,6 +24,8 @@ PUBLIC_ROUTES = {
     ("POST", "/open311/v2/requests.{fmt}"), ("GET", "/open311/v2/requests/{ticket}.{fmt}"),
     ("GET", "/open311/v2/tokens/{token}.{fmt}"), ("GET", "/open311/v2/servicerequestupdates.{fmt}"),
     ("POST", "/open311/v2/servicerequestupdates.{fmt}"),
+    # Camera requests: the figures per kelurahan are public; the requests themselves are not.
+    ("GET", "/statistik-kamera"),
 }
 # FastAPI's own documentation pages: the API description is public, as in any open-source API.
 DOCS_ROUTES = {"/api/openapi.json"}

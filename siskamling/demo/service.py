@@ -96,7 +96,7 @@ def create_accounts(db_session: Session, settings: Settings) -> list[DemoAccount
         ("fkdm", "Anggota FKDM " + kel.name, "fkdm", kel, None, None),
         ("satpam", "Satpam " + rw1.name, "satpam", rw1, (now - timedelta(hours=1), now + timedelta(hours=12)), None),
         ("linmas", "Linmas " + kel.name, "linmas", kel, None, None),
-        ("warga", "Warga Demo", None, None, None, None),
+        ("warga", "Warga Demo", "warga", rts[min(1, len(rts) - 1)], None, None),  # a resident of RW 1
     ]
     if other is not None:
         plan.append(("operator2", "Operator Kelurahan " + other.name, "operator", other, None, "Kelurahan " + other.name))
@@ -223,3 +223,52 @@ def create_report_desk(db_session: Session, settings: Settings) -> tuple[str, st
                 reports.change_status(db_session=db_session, staff=staff, report=report, to=step, note=note,
                                       actor=acting, now=at)
     return key, secret or ""
+
+
+DEMO_REQUESTS = [  # (username, reason, where: "rt" = the ketua RT's own RT or an RW index, metres north, text, hours)
+    ("ketua.rw", "gang_gelap", 0, 40, "Gang belakang masjid gelap, dua motor hilang bulan ini.", [(18, 24), (0, 5)]),
+    ("ketua.rt", "rawan_kriminalitas", "rt", 0, "Pertigaan dekat pos ronda sering ada jambret.", [(19, 24)]),
+    ("fkdm", "rawan_banjir", 1, 0, "Saluran sering meluap; perlu memantau ketinggian air.", []),
+    ("operator", "sekolah", 2, 60, "Depan SD negeri, ramai saat jam masuk dan pulang.", [(6, 8), (12, 14)]),
+]
+
+
+def create_camera_requests(db_session: Session, settings: Settings) -> None:
+    """A few camera requests from the demo's neighbourhood leaders (one backed by the demo
+    resident, one under review), a year of simulated fire-brigade incidents, and each kelurahan's
+    population: so the request pages, the score and the planner have something to work on."""
+    import random
+
+    from siskamling.placement import service as requests_
+    from siskamling.placement.models import Incident, RequestStatus
+
+    rng = random.Random(7)
+    now = utcnow()
+    for i, kel in enumerate(db_session.scalars(select(Area).where(Area.level == Level.kelurahan).order_by(Area.code))):
+        kel.attributes = {**(kel.attributes or {}), "population": 18_000 + (i * 7919) % 30_000}
+    rw_all = list(db_session.scalars(select(Area).where(Area.level == Level.rw, Area.centroid_lat.is_not(None))))
+    for n in range(120):  # incidents: most near a few hot RWs
+        rw = rw_all[(n * 7) % 5] if n % 3 else rng.choice(rw_all)
+        db_session.add(Incident(
+            source="damkar-demo", source_ref=str(n + 1), kind=rng.choice(["kebakaran", "kebakaran", "penyelamatan"]),
+            occurred_at=now - timedelta(days=rng.uniform(1, 360)), lat=rw.centroid_lat + rng.gauss(0, 0.0008),
+            lon=rw.centroid_lon + rng.gauss(0, 0.0008), area_path=rw.path, placed_by="point"))
+    kel = _home_kelurahan(db_session)
+    rws = _children(db_session, kel) or [kel]
+    filed = []
+    rts = [a for a in _children(db_session, rws[0]) if a.centroid_lat is not None] or [rws[0]]
+    for username, reason, where, north, text, hours in DEMO_REQUESTS:
+        user = accounts.get_user(db_session=db_session, username=username)
+        principal = accounts.principal_for(db_session=db_session, user=user)
+        area = rts[0] if where == "rt" else rws[where % len(rws)]
+        filed.append(requests_.file_request(
+            db_session=db_session, settings=settings, principal=principal, actor=Actor(user.id, username),
+            data=requests_.NewRequest(lat=area.centroid_lat + north / 111_195, lon=area.centroid_lon, reason=reason,
+                                      description=text, hours=hours)))
+    resident = accounts.get_user(db_session=db_session, username="warga")
+    requests_.support(db_session=db_session, req=filed[0], actor=Actor(resident.id, "warga"),
+                      principal=accounts.principal_for(db_session=db_session, user=resident))
+    operator = accounts.get_user(db_session=db_session, username="operator")
+    requests_.change_status(db_session=db_session, settings=settings, req=filed[2], to=RequestStatus.ditinjau,
+                            reason="Survei lapangan dijadwalkan pekan depan.", actor=Actor(operator.id, "operator"),
+                            principal=accounts.principal_for(db_session=db_session, user=operator))
