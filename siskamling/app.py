@@ -29,6 +29,7 @@ from siskamling.core.db import make_engine, make_session_factory
 from siskamling.core.deps import csrf_protect
 from siskamling.core.errors import DomainError
 from siskamling.events import api as events_api
+from siskamling.placement import api as placement_api
 from siskamling.placement import pages as placement_pages
 from siskamling.reports import api as reports_api
 from siskamling.reports import open311
@@ -82,7 +83,8 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=4)  # level 9 tripled its latency
     # Open311 first: intake is the hottest route, and routes are matched in order.
     for module in (open311, web_pages, accounts_pages, accounts_api, areas_pages, areas_api, audit_pages, audit_api, cameras_pages,
-                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, reports_pages, sla_pages, placement_pages):
+                   cameras_api, cameras_stream, cameras_hls, cameras_recordings, events_api, reports_api, reports_pages,
+                   sla_pages, placement_pages, placement_api):
         app.include_router(module.router)
     # Static assets (CSS, JS, vendored htmx/Leaflet) are public by nature.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -823,7 +823,8 @@ def incidents() -> None:
 @incidents.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", required=True, help="whose log it is, e.g. damkar (re-importing skips rows already loaded)")
-def incidents_import(path: Path, source: str) -> None:
+@click.option("--skip-unplaced", is_flag=True, help="leave out (and list) rows with neither a position nor a kelurahan")
+def incidents_import(path: Path, source: str, skip_unplaced: bool) -> None:
     """Load an incident log (CSV: lat/lon, or kelurahan code and RW as the fire brigade's log
     has). All or nothing: bad rows are listed by line number."""
     from siskamling.audit.service import Actor
@@ -831,9 +832,12 @@ def incidents_import(path: Path, source: str) -> None:
 
     settings = load_settings()
     with unit_of_work(settings) as db:
-        count = demand.import_incidents(db_session=db, path=path, source=source, actor=Actor.system("cli"),
-                                        edge_tolerance_m=settings.locate_edge_tolerance_m)
-    click.echo(f"{count} incident(s) imported from {source}")
+        done = demand.import_incidents(db_session=db, path=path, source=source, actor=Actor.system("cli"),
+                                       edge_tolerance_m=settings.locate_edge_tolerance_m, skip_unplaced=skip_unplaced)
+    click.echo(f"{done.count} incident(s) imported from {source}")
+    if done.unplaced:
+        lines = ", ".join(map(str, done.unplaced[:20])) + (" …" if len(done.unplaced) > 20 else "")
+        click.echo(f"{len(done.unplaced)} row(s) without a position or kelurahan left out: line {lines}")
 
 
 @areas.command("population")

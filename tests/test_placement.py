@@ -147,8 +147,14 @@ def test_residents_back_a_request_once_each_and_only_in_their_own_rw(db, setting
     assert req.support_count == 1
     with pytest.raises(Conflict):
         requests_.support(db_session=db, principal=neighbour, req=req, actor=ACTOR)
+    far = resident(db, "jauh", KEL_A + ".002.001")
     with pytest.raises(Forbidden):
-        requests_.support(db_session=db, principal=resident(db, "jauh", KEL_A + ".002.001"), req=req, actor=ACTOR)
+        requests_.support(db_session=db, principal=far, req=req, actor=ACTOR)
+    # The RW's residents see its requests (to back them); another RW's do not.
+    assert [r.code for r in requests_.listing(db_session=db, principal=neighbour)] == [req.code]
+    assert requests_.listing(db_session=db, principal=far) == []
+    with pytest.raises(NotFound):
+        requests_.get_visible(db_session=db, principal=far, code=req.code)
     with pytest.raises(Forbidden):
         requests_.support(db_session=db, principal=principal(db, "alice"), req=req, actor=ACTOR)  # an operator
     with pytest.raises(Conflict):
@@ -235,13 +241,13 @@ def test_incident_logs_are_placed_at_their_rw_and_a_bad_row_keeps_nothing(db, tm
     good.write_text("kode_kel_kemendagri,no,tanggal,keterangan_jkb,waktu_informasi,rt,rw\n"
                     f"{KEL_A},1,1/2/2013,Bencana Kebakaran,10:05,5,2\n"
                     f"{KEL_A},2,12/31/2013,Pertolongan Gawat Darurat (Ambulan Transportasi).,23:30,1,77\n")
-    assert demand.import_incidents(db_session=db, path=good, source="damkar", actor=ACTOR) == 2
+    assert demand.import_incidents(db_session=db, path=good, source="damkar", actor=ACTOR).count == 2
     rows = {i.source_ref: i for i in db.scalars(select(Incident).where(Incident.source == "damkar"))}
     rw2 = areas.get_by_code(db_session=db, code=KEL_A + ".002")
     assert rows["1"].placed_by == "rw" and rows["1"].lat == pytest.approx(rw2.centroid_lat)
     assert rows["1"].kind == "kebakaran" and rows["1"].occurred_at.isoformat() == "2013-01-02T03:05:00+00:00"
     assert rows["2"].placed_by == "kelurahan" and rows["2"].kind == "gawat_darurat", "RW 77 has no polygon"
-    assert demand.import_incidents(db_session=db, path=good, source="damkar", actor=ACTOR) == 0, "re-import skips"
+    assert demand.import_incidents(db_session=db, path=good, source="damkar", actor=ACTOR).count == 0, "re-import skips"
     bad = tmp_path / "bad.csv"
     bad.write_text("kode_kel_kemendagri,no,tanggal,keterangan_jkb,rw\n"
                    f"{KEL_A},3,3/3/2013,Bencana Kebakaran,1\n"
@@ -251,6 +257,13 @@ def test_incident_logs_are_placed_at_their_rw_and_a_bad_row_keeps_nothing(db, tm
         demand.import_incidents(db_session=db, path=bad, source="damkar", actor=ACTOR)
     assert "line 3" in str(err.value) and "line 4" in str(err.value)
     assert db.scalar(select(func.count()).select_from(Incident).where(Incident.source_ref == "3")) == 0
+    unplaced = tmp_path / "unplaced.csv"
+    unplaced.write_text("kode_kel_kemendagri,no,tanggal,keterangan_jkb,rw\n"
+                        f"{KEL_A},6,3/3/2013,Bencana Kebakaran,1\n,7,3/4/2013,Bencana Kebakaran,\n")
+    with pytest.raises(Invalid, match="line 3"):
+        demand.import_incidents(db_session=db, path=unplaced, source="damkar", actor=ACTOR)
+    done = demand.import_incidents(db_session=db, path=unplaced, source="damkar", actor=ACTOR, skip_unplaced=True)
+    assert done.count == 1 and done.unplaced == [3]
 
 
 # --- plans -------------------------------------------------------------------------------------
@@ -408,3 +421,45 @@ def test_the_command_line_loads_incidents_and_population_and_makes_a_plan(city, 
     assert poor.exit_code == 1 and "below the cost of one camera site" in poor.output + (poor.stderr or "")
     both = run("plan", "run", "--name", "x", "--budget", "1000", "--count", "2")
     assert both.exit_code != 0
+
+
+# --- the JSON API ------------------------------------------------------------------------------
+
+
+def test_the_json_api_asks_backs_decides_and_plans(db, settings, client, token_for):
+    lat, lon = centre(db, RT)
+    bob = token_for("bob")
+    bad = client.post("/api/v1/camera-requests", headers=bob, json={"lat": -7.5, "lon": 110.4, "reason": "pasar",
+                                                                     "description": "Pasar pagi yang ramai"})
+    assert bad.status_code == 422 and "outside the service area" in bad.text.lower() or "luar" in bad.text.lower()
+    made = client.post("/api/v1/camera-requests", headers=bob, json={
+        "lat": lat, "lon": lon, "reason": "gang_gelap", "description": "Gang tanpa lampu di belakang pasar",
+        "hours": "18-24"})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    code = body["code"]
+    assert body["hours"] == [[18, 24]] and set(body["score_parts"]) == set(assess.PARTS) and body["mine"]
+    resident(db, "tetangga", KEL_A + ".001.002")
+    db.commit()
+    backed = client.post(f"/api/v1/camera-requests/{code}/support", headers=token_for("tetangga"))
+    assert backed.status_code == 200 and backed.json()["support_count"] == 1
+    again = client.post(f"/api/v1/camera-requests/{code}/support", headers=token_for("tetangga"))
+    assert again.status_code == 409
+    assert client.get(f"/api/v1/camera-requests/{code}", headers=token_for("charlie")).status_code == 404
+    alice = token_for("alice")
+    assert client.post(f"/api/v1/camera-requests/{code}/status", headers=alice,
+                       json={"status": "dipasang"}).status_code == 422
+    decided = client.post(f"/api/v1/camera-requests/{code}/status", headers=alice,
+                          json={"status": "ditolak", "reason": "Sudah ada kamera swasta yang menghadap gang"})
+    assert decided.status_code == 200 and decided.json()["status_reason"].startswith("Sudah ada")
+    assert [r["code"] for r in client.get("/api/v1/camera-requests?mine=true", headers=bob).json()] == [code]
+    assert client.post("/api/v1/plans", headers=alice, json={"name": "x", "count": 1}).status_code == 403
+    admin = token_for("admin")
+    file_report(db, settings, category="kriminalitas", attributes={"sedang_terjadi": "tidak"})
+    db.commit()
+    plan = client.post("/api/v1/plans", headers=admin, json={"name": "API", "count": 1, "area_code": KEL_A})
+    assert plan.status_code == 201, plan.text
+    out = plan.json()
+    assert out["gap"] == 0 and out["sites"][0]["kind"] == "generated", "the refused request is no candidate"
+    assert client.get(f"/api/v1/plans/{out['id']}", headers=admin).json()["value"] == out["value"]
+    assert client.post("/api/v1/plans", headers=admin, json={"name": "x", "count": 1, "budget": 5}).status_code == 422

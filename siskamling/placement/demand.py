@@ -97,11 +97,19 @@ class _Places:
         return out
 
 
+@dataclass
+class Imported:
+    count: int
+    unplaced: list[int]  # lines skipped for having no position and no kelurahan (skip_unplaced)
+
+
 def import_incidents(*, db_session: Session, path: Path, source: str, actor: Actor,
-                     edge_tolerance_m: float = 300.0) -> int:
+                     edge_tolerance_m: float = 300.0, skip_unplaced: bool = False) -> Imported:
     """Loads an incident log (CSV). Columns: ``lat``/``lon`` or ``kode_kel_kemendagri``/``rw``;
     ``occurred_at`` (ISO 8601 with offset) or ``tanggal``/``waktu_informasi``; ``kind`` or
-    ``keterangan_jkb``; an id in ``id`` or ``no`` (a re-import skips rows already loaded)."""
+    ``keterangan_jkb``; an id in ``id`` or ``no`` (a re-import skips rows already loaded).
+    A row with neither a position nor a kelurahan is an error, unless ``skip_unplaced``: then it
+    is left out and its line listed (the fire brigade's 2013 log has 44 such rows of 1,592)."""
     source = (source or "").strip().lower()
     if not source or len(source) > 40:
         raise Invalid("Name the source of the log (e.g. damkar)")
@@ -118,6 +126,7 @@ def import_incidents(*, db_session: Session, path: Path, source: str, actor: Act
     errors: list[str] = []
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
+    unplaced: list[int] = []
     for line, rec in enumerate(reader, 2):
         rec = {(k or "").strip(): (v or "").strip() for k, v in rec.items()}
         try:
@@ -138,6 +147,9 @@ def import_incidents(*, db_session: Session, path: Path, source: str, actor: Act
                 area_path, placed = index.areas[int(found.area_id[0])].path, "point"
             else:
                 code = rec.get("kode_kel_kemendagri") or rec.get("kode_kel") or ""
+                if not code and skip_unplaced:
+                    unplaced.append(line)
+                    continue
                 if code not in places.kelurahan:
                     raise ValueError(f"unknown kelurahan code {code!r}" if code else "lat/lon or kode_kel_kemendagri is missing")
                 rw_text = rec.get("rw") or ""
@@ -159,7 +171,7 @@ def import_incidents(*, db_session: Session, path: Path, source: str, actor: Act
         db_session.execute(insert(Incident.__table__), rows)
     audit.record(db_session=db_session, actor=actor, area_path=None,
                  event=IncidentsImported(source=source, file=path.name, count=len(rows)))
-    return len(rows)
+    return Imported(len(rows), unplaced)
 
 
 def import_population(*, db_session: Session, path: Path, code_column: str = "kode_kemendagri",

@@ -84,10 +84,18 @@ def may_review(principal: Principal, req: CameraRequest) -> bool:
     return in_scope(principal, Permission.camera_manage, req.area_path)
 
 
+def _rw_of(path: str) -> str:
+    """The RW part of an area path (provinsi/kota/kecamatan/kelurahan/RW/RT): a grant on an RT
+    sees the requests of its whole RW, as its residents may back them."""
+    parts = path.split("/")
+    return "/".join(parts[:5]) if len(parts) > 5 else path
+
+
 def may_see(principal: Principal | None, req: CameraRequest) -> bool:
     if principal is None:
         return False
-    return req.requester_id == principal.user_id or any(related(g.area_path, req.area_path) for g in principal.grants)
+    return req.requester_id == principal.user_id or any(
+        related(g.area_path, req.area_path) or covers(_rw_of(g.area_path), req.area_path) for g in principal.grants)
 
 
 def neighbourhood_path(db_session: Session, req: CameraRequest) -> str:
@@ -106,7 +114,7 @@ def may_support(db_session: Session, principal: Principal, req: CameraRequest) -
 
 def visible_condition(principal: Principal):
     paths = sorted({g.area_path for g in principal.grants})
-    related_paths = path_condition(CameraRequest.area_path, paths)
+    related_paths = path_condition(CameraRequest.area_path, sorted({_rw_of(p) for p in paths}))
     # Requests in an area that contains one of the grants (the RW of a ketua RT).
     above = [CameraRequest.area_path == p.rsplit("/", k)[0] for p in paths for k in range(1, p.count("/") + 1)]
     return or_(CameraRequest.requester_id == principal.user_id, related_paths, *above)
