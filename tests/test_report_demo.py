@@ -1,14 +1,16 @@
 """`siskamling demo` brings citizen reports to life: units, routing, an officer who heads the
-kelurahan office, an app key, and reports at several steps of the workflow."""
+kelurahan office, an app key, reports at several steps of the workflow, and camera requests
+(scored, one backed by the demo resident, one under review) with a year of incidents."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from siskamling.core import migrate
 from siskamling.core.config import Environment, Settings
 from siskamling.core.db import make_engine, make_session_factory, session_scope
 from siskamling.demo import service as demo
+from siskamling.placement.models import CameraRequest, Incident
 from siskamling.reports import channels
 from siskamling.reports.models import Report
 
@@ -23,7 +25,13 @@ def test_demo_has_a_working_report_desk(tmp_path):
         demo.import_areas(db, tmp_path / "city", None, None)
         demo.create_accounts(db, settings)
         key, _secret = demo.create_report_desk(db, settings)
+        demo.create_camera_requests(db, settings)
     with session_scope(make_session_factory(engine)) as db:
+        requests = db.scalars(select(CameraRequest).order_by(CameraRequest.id)).all()
+        assert [r.requester.username for r in requests] == ["ketua.rw", "ketua.rt", "fkdm", "operator"]
+        assert requests[0].support_count == 1 and requests[2].status == "ditinjau"
+        assert all(r.score_parts["parts"]["population"]["population"] for r in requests), "populations are set"
+        assert db.scalar(select(func.count()).select_from(Incident)) == 120
         rows = db.scalars(select(Report)).all()
         assert {r.status for r in rows} >= {"menunggu", "koordinasi", "proses", "selesai"}
         assert {r.unit.code for r in rows if r.unit} >= {"dinas-sda", "satpol-pp"}

@@ -99,6 +99,7 @@ def live_site(root: Path) -> Iterator[LiveSite]:
             demo.import_areas(session, root / "city", None, None)
             created = demo.create_accounts(session, settings)
             demo.create_report_desk(session, settings)
+            demo.create_camera_requests(session, settings)
         with serve(settings, engine) as url:
             yield LiveSite(url=url, settings=settings, engine=engine, accounts={a.username: a for a in created})
     finally:

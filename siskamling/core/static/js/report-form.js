@@ -60,7 +60,12 @@
               { target: "#similar", swap: "innerHTML" });
   }
 
-  lat.addEventListener("change", changed); lon.addEventListener("change", changed);
+  // Typed coordinates move the pin too (and the map to it), once both are numbers.
+  function typed() {
+    var a = parseFloat(lat.value), b = parseFloat(lon.value);
+    if (isFinite(a) && isFinite(b) && Math.abs(a) <= 90 && Math.abs(b) <= 180) setPoint(a, b, true); else changed();
+  }
+  lat.addEventListener("change", typed); lon.addEventListener("change", typed);
   if (category) category.addEventListener("change", similar);
   document.getElementById("geolocate").addEventListener("click", function (ev) {
     var button = ev.currentTarget;
