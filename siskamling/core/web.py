@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siskamling.core import i18n
 from siskamling.core.deps import CSRF_COOKIE, MfaRequired
-from siskamling.core.errors import DomainError, Unauthenticated
+from siskamling.core.errors import DomainError, Invalid, Unauthenticated
 from siskamling.core.permissions import Permission
 from siskamling.core.security import csrf_token
 from siskamling.core.templates import templates
@@ -44,6 +44,16 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def form_float(value: Any, name: str) -> float | None:
+    """A number typed into a form field: empty is None, anything else must be a number."""
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise Invalid("%(field)s must be a number", field=name) from None
 
 
 def translated(exc: DomainError) -> str:

@@ -19,7 +19,7 @@ from siskamling.core.deps import CurrentUser, FormDep, SessionDep, SettingsDep, 
 from siskamling.core.errors import DomainError, Invalid, NotFound
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
-from siskamling.core.web import render, translated
+from siskamling.core.web import form_float, render, translated
 from siskamling.placement import assess, plans
 from siskamling.placement import service as requests_
 from siskamling.placement.models import REASONS, RequestPhoto, RequestStatus
@@ -29,15 +29,6 @@ router = APIRouter(include_in_schema=False)
 Planner = Annotated[Principal, Depends(require(Permission.placement_plan))]
 BASE = "/permintaan-kamera"
 PLANS = "/rencana-kamera"
-
-
-def _float(value: Any, name: str) -> float | None:
-    if value in (None, ""):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise Invalid("%(field)s must be a number", field=name) from None
 
 
 # --- asking ------------------------------------------------------------------------------------
@@ -72,7 +63,7 @@ def submit(request: Request, db: SessionDep, settings: SettingsDep, principal: C
             raise Invalid("At most %(n)s photos per request", n=MAX_PHOTOS)
         limit = int(settings.report_photo_max_mb * 1_000_000)
         files = [(u.filename or "photo", u.file.read(limit + 1)) for u in uploads]
-        data = requests_.NewRequest(lat=_float(values["lat"], "lat"), lon=_float(values["lon"], "lon"),
+        data = requests_.NewRequest(lat=form_float(values["lat"], "lat"), lon=form_float(values["lon"], "lon"),
                                     reason=values["reason"], description=values["description"],
                                     site_type=values["site_type"] or None, hours=requests_.parse_hours(values["hours"]))
         req = requests_.file_request(db_session=db, settings=settings, principal=principal, data=data,

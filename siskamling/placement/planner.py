@@ -296,14 +296,14 @@ def solve(inst: Instance, *, time_limit: float = 60.0, method: str = "auto", wor
         method = "mip" if cov.matrix.nnz <= max_solver_nonzeros else "greedy"
     left = time_limit - (time.perf_counter() - started)
     if method != "greedy" and cov.matrix.shape[1] and left > 0.5 and result.gap > 1e-9:
-        _mip(inst, cov, result, left, workers)
+        _mip(inst, cov, result, started + time_limit, workers)
     elif result.gap <= 1e-9:
         result.status = "optimal"  # the greedy met its own bound
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _mip(inst: Instance, cov: Coverage, result: Result, time_limit: float, workers: int) -> None:
+def _mip(inst: Instance, cov: Coverage, result: Result, deadline: float, workers: int) -> None:
     """The exact model as a mixed-integer program, solved by SCIP (bundled with OR-Tools):
     x_j in {0,1} per site, 0 <= y_r <= 1 per demand row, y_r <= sum of the x_j covering it,
     sum cost_j x_j <= budget, maximise sum weight_r y_r. Its LP relaxation is tight for this
@@ -338,7 +338,11 @@ def _mip(inst: Instance, cov: Coverage, result: Result, time_limit: float, worke
         budget.SetCoefficient(v, float(cost[j]))
     chosen = set(result.chosen)
     solver.SetHint(list(x.values()), [1.0 if j in chosen else 0.0 for j in x])
-    solver.SetTimeLimit(max(1, int(time_limit * 1000)))
+    # Building the model took time too: the solver gets what is left until the deadline.
+    left = deadline - time.perf_counter()
+    if left < 0.5:
+        return
+    solver.SetTimeLimit(int(left * 1000))
     solver.SetNumThreads(workers or max(1, min(8, _cpus())))
     status = solver.Solve()
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):

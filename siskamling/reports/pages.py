@@ -34,7 +34,7 @@ from siskamling.core.i18n import gettext as _
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
 from siskamling.core.time import WIB, utcnow
-from siskamling.core.web import render, translated
+from siskamling.core.web import form_float, render, translated
 from siskamling.reports import catalogue, photos
 from siskamling.reports import service as reports
 from siskamling.reports.models import OPEN_STATUSES, Photo, Report, Status
@@ -106,15 +106,6 @@ def _answers(form: FormData) -> dict[str, Any]:
     return out
 
 
-def _float(value: Any, name: str) -> float | None:
-    if value in (None, ""):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise Invalid("%(field)s must be a number", field=name) from None
-
-
 @router.post("/lapor", dependencies=Public)
 def submit_report(request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, form: FormDep):
     values = {k: form.get(k, "") for k in ("category", "description", "lat", "lon", "name", "phone", "email")}
@@ -129,7 +120,7 @@ def submit_report(request: Request, db: SessionDep, settings: SettingsDep, princ
         for upload in uploads:
             raw = upload.file.read(limit + 1)
             files.append((upload.filename or "photo", raw))
-        lat, lon = _float(values["lat"], "lat"), _float(values["lon"], "lon")
+        lat, lon = form_float(values["lat"], "lat"), form_float(values["lon"], "lon")
         if lat is None or lon is None:
             raise Invalid("Mark the place on the map, or use your device's location")
         data = reports.NewReport(

@@ -230,6 +230,28 @@ def browser_page(page_on, live_server):
     return page_on(live_server)
 
 
+@pytest.fixture
+def open_page(chromium_browser, live_server):
+    """``open_page(**context_options)``: a page in a fresh context on the live site (Indonesian);
+    ``page.errors`` collects uncaught script errors and every console error."""
+    contexts = []
+
+    def _open(**options):
+        context = chromium_browser.new_context(base_url=live_server.url, locale="id-ID",
+                                               **({"viewport": {"width": 1280, "height": 800}} | options))
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda exc: page.errors.append(f"pageerror: {exc}"))
+        page.on("console", lambda msg: msg.type == "error" and page.errors.append(f"console: {msg.text}"))
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
 # --- actions shared by the tests (and make_screenshot.py) ------------------------------------------
 
 

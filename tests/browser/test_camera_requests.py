@@ -19,7 +19,7 @@ from sqlalchemy import select
 from siskamling.core.db import make_session_factory, session_scope
 from siskamling.demo import service as demo
 from siskamling.placement.models import CameraRequest
-from tests.browser.conftest import TIMEOUT_MS, log_in_through_forms
+from tests.browser.conftest import log_in_through_forms
 
 pytestmark = pytest.mark.browser
 
@@ -34,16 +34,8 @@ def neighbourhood(live_server) -> dict:
 
 
 @pytest.fixture
-def page(chromium_browser, live_server):
-    context = chromium_browser.new_context(base_url=live_server.url, locale="id-ID",
-                                           viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(f"pageerror: {exc}"))
-    page.on("console", lambda msg: msg.type == "error" and page.errors.append(f"console: {msg.text}"))
-    yield page
-    context.close()
+def page(open_page):
+    return open_page(viewport={"width": 1280, "height": 900})
 
 
 def test_a_ketua_rt_asks_for_a_camera_and_sees_the_neighbours_request_first(page, live_server, neighbourhood):

@@ -25,7 +25,6 @@ from sqlalchemy import select
 from siskamling.core.db import make_session_factory, session_scope
 from siskamling.demo import service as demo
 from siskamling.reports.models import Report
-from tests.browser.conftest import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 
@@ -40,28 +39,6 @@ def home(live_server) -> dict:
         rws = [{"name": rw.name, "lat": rw.centroid_lat, "lon": rw.centroid_lon} for rw in demo._children(db, kel)]
         tickets = {r.category.code: r.ticket for r in db.scalars(select(Report).order_by(Report.id))}
         return {"kelurahan": kel.name, "rws": rws, "tickets": tickets}
-
-
-@pytest.fixture
-def open_page(chromium_browser, live_server):
-    """``open_page(**context_options)``: a page in a fresh context on the live site (Indonesian);
-    ``page.errors`` collects uncaught script errors and every console error."""
-    contexts = []
-
-    def _open(**options):
-        context = chromium_browser.new_context(base_url=live_server.url, locale="id-ID",
-                                               **({"viewport": {"width": 1280, "height": 800}} | options))
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.errors = []
-        page.on("pageerror", lambda exc: page.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and page.errors.append(f"console: {msg.text}"))
-        return page
-
-    yield _open
-    for context in contexts:
-        context.close()
 
 
 def place_pin(page, lat: float, lon: float) -> None:
