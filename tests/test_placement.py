@@ -188,14 +188,27 @@ def test_the_review_moves_step_by_step_with_reasons_and_ends_linked_to_the_camer
         requests_.change_status(db_session=db, settings=settings, principal=alice, req=req,
                                 to=RequestStatus.terpasang, reason=None, camera_code="TIDAK-ADA", actor=ACTOR)
     lat, lon = req.lat, req.lon
+    old = cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
+        code="CAM-OLD", name="Sudah ada", lat=lat, lon=lon, stream_url="rtsp://10.0.0.4/a"))
+    old.created_at = req.created_at - timedelta(days=30)
+    with pytest.raises(Invalid, match="registered before"):
+        requests_.change_status(db_session=db, settings=settings, principal=alice, req=req,
+                                to=RequestStatus.terpasang, reason=None, camera_code="CAM-OLD", actor=ACTOR)
     camera = cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
         code="CAM-KM", name="Gang Mawar", lat=lat + 20 * METRE, lon=lon, stream_url="rtsp://10.0.0.5/a"))
     requests_.change_status(db_session=db, settings=settings, principal=alice, req=req, to=RequestStatus.terpasang,
-                            reason=None, camera_code="CAM-KM", actor=ACTOR)
+                            reason=None, camera_code="cam-km", actor=ACTOR)  # codes are matched whatever the case
     assert req.camera_id == camera.id and req.status == "terpasang"
     steps = requests_.history(db_session=db, req=req)
     assert [s.status_to for s in steps] == ["diajukan", "ditinjau", "disetujui", "terpasang"]
     assert requests_.get_visible(db_session=db, principal=principal(db, "bob"), code=req.code) is req
+    second = ask(db, settings, north_m=30)
+    for to in (RequestStatus.ditinjau, RequestStatus.disetujui):
+        requests_.change_status(db_session=db, settings=settings, principal=alice, req=second, to=to,
+                                reason="Disurvei dan disetujui", actor=ACTOR)
+    with pytest.raises(Invalid, match="already linked"):
+        requests_.change_status(db_session=db, settings=settings, principal=alice, req=second,
+                                to=RequestStatus.terpasang, reason=None, camera_code="CAM-KM", actor=ACTOR)
 
 
 def test_the_score_shows_how_it_was_formed(db, settings):
@@ -228,7 +241,10 @@ def test_nearby_requests_are_shown_together(db, settings):
     two = ask(db, settings, username="alice", north_m=60)
     far = ask(db, settings, username="alice", at=KEL_A + ".002.001")
     assert [r.code for r, _d in requests_.nearby(db_session=db, settings=settings, lat=one.lat, lon=one.lon,
-                                                  exclude_id=one.id)] == [two.code]
+                                                  exclude_id=one.id, viewer=principal(db, "bob"))] == [two.code]
+    # Only what the asker may see: another kelurahan's operator is told nothing about them.
+    assert requests_.nearby(db_session=db, settings=settings, lat=one.lat, lon=one.lon,
+                            viewer=principal(db, "charlie")) == []
     groups = requests_.groups([one, two, far], settings.request_group_radius_m)
     assert sorted(len(g.requests) for g in groups) == [1, 2]
 
@@ -283,11 +299,12 @@ def test_a_plan_covers_the_demand_proves_its_gap_and_exports_runs_again_and_comp
     assert plan.inputs["radius_m"] == settings.placement_coverage_radius_m, "defaults are saved explicitly"
     body = plans.export_csv(db, plan).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert rows[0]["request"] == hot.code and rows[0]["kelurahan"] == "Sukamaju" and float(rows[0]["cost_rp"]) > 0
+    assert rows[0]["Permintaan"] == hot.code and rows[0]["Kelurahan"] == "Sukamaju" and float(rows[0]["Biaya (Rp)"]) > 0
+    assert rows[0]["Jenis lokasi"] == "Jalan", "headings and words in Indonesian, for the budget document"
     book = load_workbook(io.BytesIO(plans.export_xlsx(db, plan)))
     assert book["Lokasi"]["C2"].value == hot.code
     summary = {r[0].value: r[1].value for r in book["Ringkasan"].iter_rows()}
-    assert summary["optimality_gap"] == 0 and summary["sites"] == 1
+    assert summary["Celah optimalitas"] == 0 and summary["Titik"] == 1 and summary["Hasil"] == "terbukti optimal"
     # A camera goes up at the hot spot: run again, the demand there is covered already.
     cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
         code="CAM-HOT", name="Hot", lat=hot.lat, lon=hot.lon, stream_url="rtsp://10.0.0.7/a"))
@@ -311,6 +328,10 @@ def test_plans_refuse_bad_input_and_store_nothing(db, settings):
         (plans.PlanInputs(name="x", mode="count", count=1, site_costs={"kapal": 5}), "site types"),
         (plans.PlanInputs(name="x", mode="count", count=1, since="2026-05-01", until="2026-01-01"), "period"),
         (plans.PlanInputs(name="x", mode="count", count=1, area_code="00.00"), "Unknown area"),
+        (plans.PlanInputs(name="x", mode="budget", budget=float("inf")), "ordinary numbers"),
+        (plans.PlanInputs(name="x", mode="count", count=1, unit_cost=float("nan")), "ordinary numbers"),
+        (plans.PlanInputs(name="x", mode="count", count=1, unit_cost=0), "above zero"),
+        (plans.PlanInputs(name="x", mode="count", count=1, time_limit=-5), "time limit"),
     ]
     for inputs, message in cases:
         with pytest.raises(Invalid, match=message):
@@ -375,12 +396,26 @@ def test_admins_plan_on_a_map_and_export_through_the_pages(db, settings, login_a
                                          "radius_m": "150", "include_requests": "on", "method": "auto",
                                          "time_limit": "10"})
     assert bad.status_code == 422 and "Rp" in html(bad).select_one("#plan-error").text
+    for field, value in (("budget", "inf"), ("budget", "nan"), ("time_limit", "0")):
+        refused = admin.post("/rencana-kamera", {"name": "x", "mode": "budget", "budget": "200000000",
+                                                 "unit_cost": "35000000", "radius_m": "150", "time_limit": "10",
+                                                 "include_requests": "on", "method": "auto"} | {field: value})
+        assert refused.status_code == 422, (field, value)
+    assert count(db, Plan) == 0
+    typed = admin.post("/rencana-kamera", {"name": "Rupiah", "mode": "budget", "budget": "Rp 100.000.000",
+                                           "unit_cost": "35.000.000", "radius_m": "150", "area_code": KEL_A,
+                                           "include_requests": "on", "include_generated": "on", "method": "auto",
+                                           "time_limit": "10"})
+    assert typed.status_code == 303, html(typed).select_one("#plan-error")
+    saved = db.get(Plan, int(typed.headers["location"].rsplit("/", 1)[-1]))
+    assert saved.inputs["budget"] == 100_000_000 and saved.inputs["count"] is None and saved.cost <= 100_000_000
     made = admin.post("/rencana-kamera", {"name": "Uji", "mode": "count", "count": "2", "area_code": KEL_A,
                                           "radius_m": "150", "unit_cost": "35000000", "include_requests": "on",
                                           "include_generated": "on", "method": "auto", "time_limit": "10"})
     assert made.status_code == 303
     page = html(admin.get(made.headers["location"]))
-    assert page.select_one("#gap").text.strip().startswith("0.00") and page.select("#sites tbody tr")
+    assert page.select_one("#gap").text.strip().startswith("0,00 %") and page.select("#sites tbody tr")
+    assert page.select_one("#inputs dd[data-input=count]").text.strip() == "2"
     plan_id = made.headers["location"].rsplit("/", 1)[-1]
     geo = admin.get(f"/rencana-kamera/{plan_id}/lokasi.geojson").json()
     assert any(f["properties"].get("rank") == 1 for f in geo["features"])
@@ -443,6 +478,7 @@ def test_the_json_api_asks_backs_decides_and_plans(db, settings, client, token_f
     db.commit()
     backed = client.post(f"/api/v1/camera-requests/{code}/support", headers=token_for("tetangga"))
     assert backed.status_code == 200 and backed.json()["support_count"] == 1
+    assert all(step["by"] is None for step in backed.json()["history"]), "who backed it is not shown"
     again = client.post(f"/api/v1/camera-requests/{code}/support", headers=token_for("tetangga"))
     assert again.status_code == 409
     assert client.get(f"/api/v1/camera-requests/{code}", headers=token_for("charlie")).status_code == 404
@@ -463,3 +499,7 @@ def test_the_json_api_asks_backs_decides_and_plans(db, settings, client, token_f
     assert out["gap"] == 0 and out["sites"][0]["kind"] == "generated", "the refused request is no candidate"
     assert client.get(f"/api/v1/plans/{out['id']}", headers=admin).json()["value"] == out["value"]
     assert client.post("/api/v1/plans", headers=admin, json={"name": "x", "count": 1, "budget": 5}).status_code == 422
+    nan = client.post("/api/v1/plans", headers={**admin, "Content-Type": "application/json"},
+                      content='{"name": "x", "budget": NaN}')
+    assert nan.status_code == 422
+    assert len(client.get("/api/v1/plans", headers=admin).json()) == 1

@@ -109,6 +109,36 @@ SCORE_PART_LABELS = {
 }
 
 
+PLAN_METHOD_LABELS = {"mip": N_("exact solver (MIP)"), "greedy": N_("greedy with the Lagrangian bound")}
+PLAN_STATUS_LABELS = {
+    "optimal": N_("proven optimal"), "feasible": N_("best found within the time limit"),
+    "greedy": N_("greedy, not proven optimal"),
+}
+PLAN_INPUT_LABELS = {
+    "name": N_("Name"), "mode": N_("Planned by"), "count": N_("Number of cameras"), "budget": N_("Budget (Rp)"),
+    "area_code": N_("Area"), "radius_m": N_("Coverage radius (m)"), "since": N_("Demand from"),
+    "until": N_("Demand until (not included)"), "include_requests": N_("Open camera requests as candidates"),
+    "include_generated": N_("Generated sites as candidates"), "unit_cost": N_("Cost of one camera site (Rp)"),
+    "site_costs": N_("Costs per site type (Rp)"), "category_weights": N_("Weight per category"),
+    "flood_weight": N_("Weight of a flood-prone RW"), "method": N_("Method"), "time_limit": N_("Time limit (s)"),
+}
+DEMAND_LABELS = {"reports": N_("Citizen reports"), "incidents": N_("Incidents"), "flood_rw": N_("Flood-prone RWs")}
+
+
+def label_in(table: dict[str, str], key: str) -> str:
+    return gettext(table[key]) if key in table else key
+
+
+def format_number(value, digits: int = 0) -> str:
+    """A number in the reader's language: 1.750.000.000 in Indonesian, 1,750,000,000 in English."""
+    from babel.numbers import format_decimal
+
+    if value is None:
+        return "–"
+    fmt = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=fmt, locale="id_ID" if current_language.get() == "id" else "en_US")
+
+
 def request_status_label(status: str) -> str:
     return gettext(REQUEST_STATUS_LABELS[status]) if status in REQUEST_STATUS_LABELS else status
 

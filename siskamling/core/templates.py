@@ -39,6 +39,11 @@ def build_templates() -> Jinja2Templates:
     env.filters["request_status"] = i18n.request_status_label
     env.filters["request_reason"] = i18n.request_reason_label
     env.filters["score_part"] = i18n.score_part_label
+    env.filters["plan_method"] = lambda v: i18n.label_in(i18n.PLAN_METHOD_LABELS, v)
+    env.filters["plan_status"] = lambda v: i18n.label_in(i18n.PLAN_STATUS_LABELS, v)
+    env.filters["plan_input"] = lambda v: i18n.label_in(i18n.PLAN_INPUT_LABELS, v)
+    env.filters["demand_source"] = lambda v: i18n.label_in(i18n.DEMAND_LABELS, v)
+    env.filters["num"] = i18n.format_number
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     return templates
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -47,13 +49,30 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
 
 
 def form_float(value: Any, name: str) -> float | None:
-    """A number typed into a form field: empty is None, anything else must be a number."""
+    """A number typed into a form field: empty is None, anything else must be a finite number
+    (a decimal comma, as Indonesians write -6,2045, is read as a point)."""
     if value in (None, ""):
         return None
+    text = str(value).strip()
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")
     try:
-        return float(value)
+        number = float(text)
     except ValueError:
         raise Invalid("%(field)s must be a number", field=name) from None
+    if not math.isfinite(number):
+        raise Invalid("%(field)s must be a number", field=name)
+    return number
+
+
+def form_amount(value: Any, name: str) -> float | None:
+    """An amount of Rupiah as people type it: 200.000.000, Rp 200.000.000, 200,000,000 or 200000000."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower().removeprefix("rp").strip().replace(" ", "")
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", text):
+        text = re.sub(r"[.,]", "", text)
+    return form_float(text, name)
 
 
 def translated(exc: DomainError) -> str:

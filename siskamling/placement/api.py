@@ -31,7 +31,7 @@ class PhotoIn(BaseModel):
 
 
 class RequestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
     lat: float
     lon: float
     reason: str = Field(description="rawan_kriminalitas, taman_24_jam, rawan_banjir, sekolah, pasar, gang_gelap, lainnya")
@@ -49,7 +49,7 @@ class DecisionIn(BaseModel):
 
 
 class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
     name: str
     count: int | None = None
     budget: float | None = None
@@ -76,8 +76,10 @@ def request_out(db: Session, principal: Principal, req: CameraRequest, full: boo
     }
     if full:
         out["score_parts"] = (req.score_parts or {}).get("parts", {})
+        # Who decided is for the reviewers; who backed a request is never shown (as on the page).
+        reviewer = requests_.may_review(principal, req)
         out["history"] = [{"at": s.at.isoformat(), "status_from": s.status_from, "status_to": s.status_to,
-                           "note": s.note, "by": s.actor_label}
+                           "note": s.note, "by": s.actor_label if reviewer and s.status_to else None}
                           for s in requests_.history(db_session=db, req=req)]
     return out
 

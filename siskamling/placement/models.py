@@ -156,6 +156,8 @@ class Plan(Base):
     greedy_value: Mapped[float] = mapped_column(Float)
     total_weight: Mapped[float] = mapped_column(Float)  # all demand weight in the plan's area and period
     already_covered: Mapped[float] = mapped_column(Float, default=0.0)  # by existing cameras
+    # What the demand was made of: {"points": {"reports": n, "incidents": n, "flood_rw": n}, "weight": {…}}
+    demand: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     demand_points: Mapped[int] = mapped_column(Integer)
     candidates: Mapped[int] = mapped_column(Integer)
     cost: Mapped[float] = mapped_column(Float)

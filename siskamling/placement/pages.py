@@ -16,10 +16,11 @@ from siskamling.audit.events import PlanExported
 from siskamling.cameras.models import SiteType
 from siskamling.core.config import Settings
 from siskamling.core.deps import CurrentUser, FormDep, SessionDep, SettingsDep, actor_of, public, require
-from siskamling.core.errors import DomainError, Invalid, NotFound
-from siskamling.core.permissions import Permission
+from siskamling.core.errors import DomainError, Forbidden, Invalid, NotFound
+from siskamling.core.i18n import gettext as _
+from siskamling.core.permissions import REQUESTER_ROLES, Permission
 from siskamling.core.scope import Principal
-from siskamling.core.web import form_float, render, translated
+from siskamling.core.web import form_amount, form_float, render, translated
 from siskamling.placement import assess, plans
 from siskamling.placement import service as requests_
 from siskamling.placement.models import REASONS, RequestPhoto, RequestStatus
@@ -42,15 +43,22 @@ def _form_page(request: Request, form: dict[str, Any], error: str | None = None,
     }, status_code=status_code)
 
 
+def _may_ask_somewhere(principal: Principal) -> bool:
+    return any(g.role in REQUESTER_ROLES for g in principal.grants)
+
+
 @router.get(BASE + "/baru")
 def request_form(request: Request, principal: CurrentUser):
+    if not _may_ask_somewhere(principal):
+        raise Forbidden("Only the ketua RT/RW, FKDM or the kelurahan operator of this area may ask for a camera here")
     return _form_page(request, {"reason": "", "site_type": "", "description": "", "lat": "", "lon": "", "hours": ""})
 
 
 @router.get(BASE + "/sekitar")
 def nearby(request: Request, db: SessionDep, settings: SettingsDep, principal: CurrentUser,
            lat: float | None = None, lon: float | None = None):
-    rows = [] if lat is None or lon is None else requests_.nearby(db_session=db, settings=settings, lat=lat, lon=lon)
+    rows = [] if lat is None or lon is None else requests_.nearby(db_session=db, settings=settings, lat=lat, lon=lon,
+                                                                  viewer=principal)
     return render(request, "placement/_nearby.html", {"rows": rows, "radius": settings.request_group_radius_m})
 
 
@@ -63,7 +71,8 @@ def submit(request: Request, db: SessionDep, settings: SettingsDep, principal: C
             raise Invalid("At most %(n)s photos per request", n=MAX_PHOTOS)
         limit = int(settings.report_photo_max_mb * 1_000_000)
         files = [(u.filename or "photo", u.file.read(limit + 1)) for u in uploads]
-        data = requests_.NewRequest(lat=form_float(values["lat"], "lat"), lon=form_float(values["lon"], "lon"),
+        data = requests_.NewRequest(lat=form_float(values["lat"], _("Latitude")),
+                                    lon=form_float(values["lon"], _("Longitude")),
                                     reason=values["reason"], description=values["description"],
                                     site_type=values["site_type"] or None, hours=requests_.parse_hours(values["hours"]))
         req = requests_.file_request(db_session=db, settings=settings, principal=principal, data=data,
@@ -88,7 +97,7 @@ def listing(request: Request, db: SessionDep, settings: SettingsDep, principal: 
     names = {r.area_id: requests_.area_name(db, r.area_id) for r in rows}
     return render(request, "placement/list.html", {
         "groups": groups, "names": names, "status": status, "statuses": list(RequestStatus), "error": error,
-        "may_ask": any(g.role in ("admin", "operator", "fkdm", "ketua_rw", "ketua_rt") for g in principal.grants),
+        "may_ask": _may_ask_somewhere(principal),
         "may_plan": principal.can(Permission.placement_plan), "user_id": principal.user_id,
     }, status_code=400 if error else 200)
 
@@ -97,7 +106,8 @@ def _detail(request: Request, db: Session, settings: Settings, principal: Princi
             error: str | None = None, status_code: int = 200) -> Response:
     req = requests_.get_visible(db_session=db, principal=principal, code=code)
     reviewer = requests_.may_review(principal, req)
-    near = requests_.nearby(db_session=db, settings=settings, lat=req.lat, lon=req.lon, exclude_id=req.id)
+    near = requests_.nearby(db_session=db, settings=settings, lat=req.lat, lon=req.lon, exclude_id=req.id,
+                            viewer=principal)
     return render(request, "placement/detail.html", {
         "r": req, "error": error, "new": request.query_params.get("baru") == "1",
         "area": requests_.area_name(db, req.area_id), "steps": requests_.history(db_session=db, req=req),
@@ -154,7 +164,7 @@ def change_status(code: str, request: Request, db: SessionDep, settings: Setting
 def reassess(code: str, request: Request, db: SessionDep, settings: SettingsDep, principal: CurrentUser):
     def act(req):
         if not requests_.may_review(principal, req):
-            raise Invalid("Only the area's operators and admins review camera requests")
+            raise Forbidden("Only the area's operators and admins review camera requests")
         assess.store(db_session=db, settings=settings, req=req)
 
     return _act(request, db, settings, principal, code, act)
@@ -173,9 +183,13 @@ def photo(code: str, number: int, db: SessionDep, settings: SettingsDep, princip
 @router.get("/statistik-kamera", dependencies=[Depends(public)])
 def public_figures(request: Request, db: SessionDep):
     rows = requests_.public_figures(db_session=db)
-    if request.headers.get("accept", "").startswith("application/json"):
-        return JSONResponse(rows)
-    return render(request, "placement/figures.html", {"rows": rows, "statuses": list(RequestStatus)})
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        response: Response = JSONResponse(rows)
+    else:
+        response = render(request, "placement/figures.html", {"rows": rows, "statuses": list(RequestStatus)})
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 # --- plans (admins) ----------------------------------------------------------------------------
@@ -202,15 +216,6 @@ def plans_page(request: Request, db: SessionDep, settings: SettingsDep, admin: P
 
 
 def _inputs(form: dict[str, Any]) -> plans.PlanInputs:
-    def number(key: str, name: str, cast=float):
-        value = form.get(key)
-        if value in (None, ""):
-            return None
-        try:
-            return cast(str(value).replace(",", "").replace(" ", ""))
-        except ValueError:
-            raise Invalid("%(field)s must be a number", field=name) from None
-
     costs: dict[str, float] = {}
     if form.get("site_costs"):
         try:
@@ -219,13 +224,19 @@ def _inputs(form: dict[str, Any]) -> plans.PlanInputs:
             raise Invalid('Costs per site type must be JSON, e.g. {"taman_24_jam": 45000000}') from None
         if not isinstance(costs, dict) or not all(isinstance(v, int | float) for v in costs.values()):
             raise Invalid('Costs per site type must be JSON, e.g. {"taman_24_jam": 45000000}')
+    mode = form.get("mode", "count")
+    count = form_amount(form.get("count"), _("Number of cameras")) if mode == "count" else None
+    if count is not None and count != int(count):
+        raise Invalid("The number of cameras must be a whole number")
     return plans.PlanInputs(
-        name=form.get("name", ""), mode=form.get("mode", "count"), count=number("count", "count", int),
-        budget=number("budget", "budget"), area_code=(form.get("area_code") or "").strip() or None,
-        radius_m=number("radius_m", "radius"), since=form.get("since") or None, until=form.get("until") or None,
-        include_requests=bool(form.get("include_requests")), include_generated=bool(form.get("include_generated")),
-        unit_cost=number("unit_cost", "unit cost"), site_costs=costs, method=form.get("method", "auto"),
-        time_limit=number("time_limit", "time limit"))
+        name=form.get("name", ""), mode=mode, count=None if count is None else int(count),
+        budget=form_amount(form.get("budget"), _("Budget")) if mode == "budget" else None,
+        area_code=(form.get("area_code") or "").strip() or None,
+        radius_m=form_float(form.get("radius_m"), _("Coverage radius")), since=form.get("since") or None,
+        until=form.get("until") or None, include_requests=bool(form.get("include_requests")),
+        include_generated=bool(form.get("include_generated")),
+        unit_cost=form_amount(form.get("unit_cost"), _("Cost of one camera site")), site_costs=costs,
+        method=form.get("method", "auto"), time_limit=form_float(form.get("time_limit"), _("Time limit")))
 
 
 @router.post(PLANS)

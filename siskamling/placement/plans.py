@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from siskamling.audit.service import Actor
 from siskamling.cameras.models import SiteType
 from siskamling.core.config import Settings
 from siskamling.core.errors import Invalid, NotFound
+from siskamling.core.i18n import N_, PLAN_METHOD_LABELS, PLAN_STATUS_LABELS, gettext, label_in, site_label
 from siskamling.core.time import utcnow
 from siskamling.placement import demand as demand_mod
 from siskamling.placement import planner
@@ -51,23 +53,34 @@ class PlanInputs:
     def resolved(self, settings: Settings, now: datetime) -> PlanInputs:
         """The inputs with every default made explicit (what is saved with the plan)."""
         until = self.until or (now + timedelta(days=1)).date().isoformat()
-        since = self.since or (datetime.fromisoformat(until) - timedelta(days=365)).date().isoformat()
+        since = self.since or (_day(until, end=True) - timedelta(days=365)).date().isoformat()
+
+        def given(value, default):
+            return default if value is None else value
+
         return PlanInputs(
-            name=self.name, mode=self.mode, count=self.count, budget=self.budget, area_code=self.area_code or None,
-            radius_m=self.radius_m or settings.placement_coverage_radius_m, since=since, until=until,
+            name=self.name, mode=self.mode, count=self.count if self.mode == "count" else None,
+            budget=self.budget if self.mode == "budget" else None, area_code=self.area_code or None,
+            radius_m=given(self.radius_m, settings.placement_coverage_radius_m), since=since, until=until,
             include_requests=self.include_requests, include_generated=self.include_generated,
-            unit_cost=self.unit_cost or settings.placement_unit_cost,
-            site_costs=dict(self.site_costs or settings.placement_site_costs),
-            category_weights=dict(self.category_weights or settings.placement_category_weights),
-            flood_weight=settings.placement_flood_weight if self.flood_weight is None else self.flood_weight,
-            method=self.method, time_limit=self.time_limit or settings.placement_time_limit_seconds)
+            unit_cost=given(self.unit_cost, settings.placement_unit_cost),
+            site_costs=dict(given(self.site_costs or None, settings.placement_site_costs)),
+            category_weights=dict(given(self.category_weights or None, settings.placement_category_weights)),
+            flood_weight=given(self.flood_weight, settings.placement_flood_weight),
+            method=self.method, time_limit=given(self.time_limit, settings.placement_time_limit_seconds))
 
 
-def _day(value: str, what: str) -> datetime:
+def _day(value: str, end: bool = False) -> datetime:
     try:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    except ValueError:
-        raise Invalid("%(what)s must be a date (YYYY-MM-DD)", what=what) from None
+    except (TypeError, ValueError):
+        if end:
+            raise Invalid("The end of the period must be a date (YYYY-MM-DD)") from None
+        raise Invalid("The start of the period must be a date (YYYY-MM-DD)") from None
+
+
+def _finite(*values: float | None) -> bool:
+    return all(v is None or (isinstance(v, int | float) and math.isfinite(v)) for v in values)
 
 
 def _validate(inputs: PlanInputs) -> None:
@@ -79,6 +92,10 @@ def _validate(inputs: PlanInputs) -> None:
         raise Invalid("Plan by a number of cameras or by a budget")
     if inputs.method not in ("auto", "mip", "greedy"):
         raise Invalid("Unknown method %(method)s", method=inputs.method)
+    numbers = [inputs.budget, inputs.unit_cost, inputs.radius_m, inputs.time_limit, inputs.flood_weight,
+               *inputs.site_costs.values(), *inputs.category_weights.values()]
+    if not _finite(*numbers):
+        raise Invalid("Amounts, radius, weights and the time limit must be ordinary numbers")
     if inputs.mode == "count" and (inputs.count is None or not 1 <= inputs.count <= 10_000):
         raise Invalid("The number of cameras must be between 1 and 10,000")
     if inputs.mode == "budget" and (inputs.budget is None or inputs.budget <= 0):
@@ -86,11 +103,15 @@ def _validate(inputs: PlanInputs) -> None:
     unknown = set(inputs.site_costs) - set(SiteType)
     if unknown:
         raise Invalid("Unknown site types in the costs: %(types)s", types=", ".join(sorted(unknown)))
-    if any(v <= 0 for v in inputs.site_costs.values()) or (inputs.unit_cost or 1) <= 0:
+    if any(v <= 0 for v in inputs.site_costs.values()) or inputs.unit_cost <= 0:
         raise Invalid("Costs must be above zero")
-    if not 10 <= (inputs.radius_m or 0) <= 2000:
+    if any(v < 0 for v in inputs.category_weights.values()) or inputs.flood_weight < 0:
+        raise Invalid("Weights must not be negative")
+    if not 10 <= inputs.radius_m <= 2000:
         raise Invalid("The coverage radius must be between 10 and 2,000 m")
-    if _day(inputs.since, "The start") >= _day(inputs.until, "The end"):
+    if not 1 <= inputs.time_limit <= 3600:
+        raise Invalid("The time limit must be between 1 and 3,600 seconds")
+    if _day(inputs.since) >= _day(inputs.until, end=True):
         raise Invalid("The period must end after it starts")
 
 
@@ -114,8 +135,8 @@ def make_plan(*, db_session: Session, settings: Settings, inputs: PlanInputs, ac
         if inputs.budget < cheapest:
             raise Invalid("The budget (Rp %(budget)s) is below the cost of one camera site (Rp %(cost)s)",
                           budget=f"{inputs.budget:,.0f}", cost=f"{cheapest:,.0f}")
-    dem = demand_mod.collect(db_session=db_session, since=_day(inputs.since, "start"),
-                             until=_day(inputs.until, "end"), area_path=area_path,
+    dem = demand_mod.collect(db_session=db_session, since=_day(inputs.since),
+                             until=_day(inputs.until, end=True), area_path=area_path,
                              category_weights=inputs.category_weights, flood_weight=inputs.flood_weight,
                              radius_m=inputs.radius_m)
     cand = demand_mod.candidates(db_session=db_session, demand=dem, area_path=area_path,
@@ -138,6 +159,7 @@ def make_plan(*, db_session: Session, settings: Settings, inputs: PlanInputs, ac
     plan = Plan(name=inputs.name, inputs=asdict(inputs), method=result.method, status=result.status,
                 value=result.value, bound=result.bound, greedy_value=result.greedy_value,
                 total_weight=float(dem.weight.sum()), already_covered=dem.already_covered,
+                demand={"points": dem.counts, "weight": {k: round(v, 3) for k, v in dem.weights.items()}},
                 demand_points=len(dem.lat), candidates=len(cand.lat),
                 cost=float(sum(cand.cost[j] for j in result.chosen)), seconds=round(result.seconds, 3),
                 rerun_of_id=rerun_of.id if rerun_of else None, created_at=now, created_by=actor.label)
@@ -201,6 +223,24 @@ def compare(a: Plan, b: Plan) -> Comparison:
 
 HEADER = ["rank", "kind", "request", "lat", "lon", "kelurahan", "area", "site_type", "cost_rp", "cumulative_cost_rp",
           "weight_added", "cumulative_weight", "cumulative_share_of_demand"]
+# The exports are for the budget document: headings and words in the reader's language.
+HEADER_LABELS = {
+    "rank": N_("Rank"), "kind": N_("Where the site comes from"), "request": N_("Request"), "lat": N_("Latitude"),
+    "lon": N_("Longitude"), "kelurahan": N_("Kelurahan"), "area": N_("Area"), "site_type": N_("Site type"),
+    "cost_rp": N_("Cost (Rp)"), "cumulative_cost_rp": N_("Cumulative cost (Rp)"), "weight_added": N_("Demand added"),
+    "cumulative_weight": N_("Cumulative demand covered"), "cumulative_share_of_demand": N_("Share of demand covered"),
+}
+KIND_LABELS = {"request": N_("camera request"), "generated": N_("generated site")}
+SUMMARY_LABELS = {
+    "plan": N_("Plan"), "name": N_("Name"), "created": N_("Made"), "by": N_("Made by"), "mode": N_("Planned by"),
+    "count": N_("Number of cameras"), "budget_rp": N_("Budget (Rp)"), "area": N_("Area"), "period": N_("Demand period"),
+    "coverage_radius_m": N_("Coverage radius (m)"), "method": N_("Method"), "status": N_("Result"),
+    "weight_covered": N_("Demand covered"), "upper_bound": N_("Best possible (proven bound)"),
+    "optimality_gap": N_("Optimality gap"), "greedy_weight": N_("Greedy alone"), "demand_weight": N_("Demand in the plan"),
+    "already_covered_by_cameras": N_("Already covered by cameras"), "demand_points": N_("Demand points"),
+    "candidates": N_("Candidate sites"), "sites": N_("Sites"), "total_cost_rp": N_("Total cost (Rp)"),
+    "seconds": N_("Seconds"),
+}
 
 
 def site_rows(db_session: Session, plan: Plan) -> list[list[Any]]:
@@ -236,11 +276,31 @@ def summary_rows(plan: Plan) -> list[list[Any]]:
             ["total_cost_rp", round(plan.cost)], ["seconds", plan.seconds]]
 
 
+def _readable(rows: list[list[Any]]) -> list[list[Any]]:
+    """The site rows as the exports show them: kinds and site types in words."""
+    kind, site = HEADER.index("kind"), HEADER.index("site_type")
+    return [[*r[:kind], label_in(KIND_LABELS, r[kind]), *r[kind + 1:site], site_label(r[site]), *r[site + 1:]]
+            for r in rows]
+
+
+def _summary(plan: Plan) -> list[list[Any]]:
+    out = []
+    for key, value in summary_rows(plan):
+        if key == "method":
+            value = label_in(PLAN_METHOD_LABELS, value)
+        elif key == "status":
+            value = label_in(PLAN_STATUS_LABELS, value)
+        elif key == "mode":
+            value = gettext("A budget (Rp)") if value == "budget" else gettext("A number of cameras")
+        out.append([label_in(SUMMARY_LABELS, key), value])
+    return out
+
+
 def export_csv(db_session: Session, plan: Plan) -> bytes:
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(HEADER)
-    w.writerows(site_rows(db_session, plan))
+    w.writerow([label_in(HEADER_LABELS, h) for h in HEADER])
+    w.writerows(_readable(site_rows(db_session, plan)))
     return out.getvalue().encode("utf-8-sig")  # with a BOM: spreadsheet programs read it as UTF-8
 
 
@@ -251,15 +311,15 @@ def export_xlsx(db_session: Session, plan: Plan) -> bytes:
     wb = Workbook()
     sites = wb.active
     sites.title = "Lokasi"
-    sites.append(HEADER)
+    sites.append([label_in(HEADER_LABELS, h) for h in HEADER])
     for cell in sites[1]:
         cell.font = Font(bold=True)
-    for row in site_rows(db_session, plan):
+    for row in _readable(site_rows(db_session, plan)):
         sites.append(row)
     for col, width in zip("ABCDEFGHIJKLM", (6, 10, 14, 11, 11, 22, 22, 16, 14, 16, 12, 14, 12), strict=True):
         sites.column_dimensions[col].width = width
     info = wb.create_sheet("Ringkasan")
-    for row in summary_rows(plan):
+    for row in _summary(plan):
         info.append(row)
     info.column_dimensions["A"].width = 28
     info.column_dimensions["B"].width = 40

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from siskamling.audit.service import Actor
 from siskamling.cameras.models import Camera, SiteType
 from siskamling.core.config import Settings
 from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from siskamling.core.i18n import request_status_label
 from siskamling.core.permissions import REQUESTER_ROLES, RESIDENT_ROLES, Permission, Role
 from siskamling.core.scope import Principal, covers, in_scope, path_condition
 from siskamling.core.time import utcnow
@@ -144,7 +145,7 @@ def parse_hours(text: str) -> list[tuple[int, int]]:
             a, b = (int(x) for x in part.split("-", 1))
         except ValueError:
             raise Invalid("Hours must be spans like 18-24 or 22-5, separated by commas") from None
-        if not (0 <= a <= 24 and 0 <= b <= 24) or a == b:
+        if not (0 <= a <= 23 and 1 <= b <= 24) or a == b:
             raise Invalid("Hours must be spans like 18-24 or 22-5, separated by commas")
         out.append((a, b))
     return out
@@ -243,7 +244,7 @@ def support(*, db_session: Session, principal: Principal, req: CameraRequest, ac
     if not may_support(db_session, principal, req):
         raise Forbidden("Only residents of this RT/RW can support its camera requests")
     if req.requester_id == principal.user_id:
-        raise Conflict("You filed this request; your support is already counted")
+        raise Conflict("You filed this request: ask your neighbours to support it")
     exists = db_session.scalar(select(RequestSupport.id).where(RequestSupport.request_id == req.id,
                                                               RequestSupport.user_id == principal.user_id))
     if exists is not None:
@@ -254,8 +255,10 @@ def support(*, db_session: Session, principal: Principal, req: CameraRequest, ac
             db_session.add(RequestSupport(request_id=req.id, user_id=principal.user_id, at=now))
     except IntegrityError:
         raise Conflict("You already support this request") from None
-    req.support_count = (req.support_count or 0) + 1
-    req.updated_at = now
+    # Counted in the database (not read, incremented and written back): concurrent supports all count.
+    db_session.execute(update(CameraRequest).where(CameraRequest.id == req.id).values(
+        support_count=CameraRequest.support_count + 1, updated_at=now))
+    db_session.refresh(req, ["support_count", "updated_at"])
     db_session.add(RequestStep(request_id=req.id, at=now, note="support", actor_id=actor.id, actor_label=actor.label))
     audit.record(db_session=db_session, actor=actor, area_path=req.area_path, event=CameraRequestSupported(code=req.code))
     db_session.flush()
@@ -268,20 +271,28 @@ def change_status(*, db_session: Session, settings: Settings, principal: Princip
         raise Forbidden("Only the area's operators and admins review camera requests")
     current = RequestStatus(req.status)
     if to not in TRANSITIONS[current]:
-        raise Invalid("A request that is %(from)s cannot become %(to)s", **{"from": current.value, "to": to.value})
+        raise Invalid("A request that is %(from)s cannot become %(to)s",
+                      **{"from": request_status_label(current.value), "to": request_status_label(to.value)})
     reason = (reason or "").strip() or None
     if to in NEEDS_REASON and (reason is None or len(reason) < 5):
-        raise Invalid("Give the reason for this decision: the requester reads it")
+        raise Invalid("Give the reason for this decision (at least 5 characters): the requester reads it")
     camera = None
     if to == RequestStatus.terpasang:
         code = (camera_code or "").strip()
         if not code:
             raise Invalid("Name the installed camera (its code) to mark the request installed")
-        camera = db_session.scalar(select(Camera).where(Camera.code == code))
+        camera = db_session.scalar(select(Camera).where(func.upper(Camera.code) == code.upper()))
         if camera is None:
             raise Invalid("No camera with code %(code)s", code=code)
         if distance_m(req.lat, req.lon, camera.lat, camera.lon) > max(500.0, settings.request_group_radius_m):
-            raise Invalid("Camera %(code)s is not near this request", code=code)
+            raise Invalid("Camera %(code)s is not near this request", code=camera.code)
+        other = db_session.scalar(select(CameraRequest.code).where(CameraRequest.camera_id == camera.id,
+                                                                   CameraRequest.id != req.id))
+        if other is not None:
+            raise Invalid("Camera %(code)s is already linked to request %(other)s", code=camera.code, other=other)
+        if camera.created_at < req.created_at:
+            raise Invalid("Camera %(code)s was registered before this request: link the camera installed for it",
+                          code=camera.code)
         req.camera_id = camera.id
     now = now or utcnow()
     step = RequestStep(request_id=req.id, at=now, status_from=current.value, status_to=to.value, note=reason,
@@ -348,10 +359,10 @@ def listing(*, db_session: Session, principal: Principal, status: str = "", mine
     return list(db_session.scalars(stmt))
 
 
-def nearby(*, db_session: Session, settings: Settings, lat: float, lon: float,
+def nearby(*, db_session: Session, settings: Settings, lat: float, lon: float, viewer: Principal | None,
            exclude_id: int | None = None) -> list[tuple[CameraRequest, float]]:
-    """Open requests within the grouping radius: offered to a requester ("support this one") and
-    shown together on the lists."""
+    """Open requests within the grouping radius that ``viewer`` may see (``None``: every one,
+    for the system's own use): offered to a requester ("support this one") and shown together."""
     radius = settings.request_group_radius_m
     if radius <= 0:
         return []
@@ -359,7 +370,8 @@ def nearby(*, db_session: Session, settings: Settings, lat: float, lon: float,
     rows = db_session.scalars(select(CameraRequest).where(
         CameraRequest.status.in_([s.value for s in OPEN_REQUEST_STATUSES]),
         CameraRequest.lat.between(lat0, lat1), CameraRequest.lon.between(lon0, lon1)))
-    out = [(r, distance_m(lat, lon, r.lat, r.lon)) for r in rows if r.id != exclude_id]
+    out = [(r, distance_m(lat, lon, r.lat, r.lon)) for r in rows
+           if r.id != exclude_id and (viewer is None or may_see(viewer, r))]
     return sorted([(r, d) for r, d in out if d <= radius], key=lambda x: x[1])
 
 

@@ -120,7 +120,7 @@ def submit_report(request: Request, db: SessionDep, settings: SettingsDep, princ
         for upload in uploads:
             raw = upload.file.read(limit + 1)
             files.append((upload.filename or "photo", raw))
-        lat, lon = form_float(values["lat"], "lat"), form_float(values["lon"], "lon")
+        lat, lon = form_float(values["lat"], _("Latitude")), form_float(values["lon"], _("Longitude"))
         if lat is None or lon is None:
             raise Invalid("Mark the place on the map, or use your device's location")
         data = reports.NewReport(

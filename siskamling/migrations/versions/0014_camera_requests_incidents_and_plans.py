@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('greedy_value', sa.Float(), nullable=False),
     sa.Column('total_weight', sa.Float(), nullable=False),
     sa.Column('already_covered', sa.Float(), nullable=False),
+    sa.Column('demand', sa.JSON(), nullable=False),
     sa.Column('demand_points', sa.Integer(), nullable=False),
     sa.Column('candidates', sa.Integer(), nullable=False),
     sa.Column('cost', sa.Float(), nullable=False),
