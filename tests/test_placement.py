@@ -101,6 +101,20 @@ def test_a_budget_with_unequal_costs_picks_what_it_can_afford():
     assert cov.matrix.shape == (3, 4) and cov.points_covered.tolist() == [1, 2, 2, 1]  # {A} {A,X} {X,B} {B}
 
 
+def test_with_unequal_costs_the_greedy_bound_counts_sites_that_no_longer_fit():
+    """Site A (cost 50) covers 110, B (cost 60) covers 120, nine sites of cost 1 cover 1.5 each;
+    budget 100. The greedy takes A, then B no longer fits: 123.5. The optimum is B and the nine
+    (133.5); the greedy's bound must not claim 123.5 is optimal (B still counts in it)."""
+    n = 11
+    lat = np.array([-6.2 + i * 1000 * METRE for i in range(n)])  # 1 km apart: each covers its own point
+    inst = planner.Instance(lat, np.full(n, 106.8), np.array([50.0, 60.0] + [1.0] * 9), lat, np.full(n, 106.8),
+                            np.array([110.0, 120.0] + [1.5] * 9), 100.0, 100.0)
+    _chosen, _gains, value, bound = planner.greedy(planner.coverage(inst), inst.cost, inst.budget)
+    assert value == pytest.approx(123.5) and bound >= 133.5 - 1e-9
+    best = planner.solve(inst, time_limit=20)
+    assert best.value == pytest.approx(133.5) and best.status == "optimal" and 0 not in best.chosen
+
+
 def test_the_lagrangian_bound_is_tight_on_a_random_instance_the_mip_solves():
     rng = np.random.default_rng(5)
     n_dem, n_cand = 3000, 200

@@ -192,11 +192,10 @@ def greedy(cov: Coverage, cost: np.ndarray, budget: float) -> tuple[list[int], l
         left -= cost[j]
         weight[rows] = 0
         stale[j] = 0
-        if len(chosen) % 8 == 0 or not heap:
-            rest = np.array([k for _, k in heap], dtype=np.int64)
-            if len(rest):
-                ok = cost[rest] <= budget
-                bound = min(bound, value + _knapsack_bound(stale[rest][ok], cost[rest][ok], budget))
+        if len(chosen) % 8 == 0:
+            # Every site not chosen counts here, those dropped for no longer fitting what is left of
+            # the budget too: an optimal plan may well contain them.
+            bound = min(bound, value + _remaining_bound(stale, cost, chosen, budget))
     bound = min(bound, value + _remaining_bound(stale, cost, chosen, budget))
     # Unequal costs: the best single site may beat the ratio greedy (Khuller, Moss & Naor).
     single = np.where(affordable, gain, -1.0)
@@ -279,7 +278,7 @@ def value_of(cov: Coverage, chosen: list[int]) -> float:
 
 
 def solve(inst: Instance, *, time_limit: float = 60.0, method: str = "auto", workers: int = 0,
-          max_solver_nonzeros: int = 2_000_000, cov: Coverage | None = None) -> Result:
+          max_solver_nonzeros: int = 200_000, cov: Coverage | None = None) -> Result:
     """Best plan found within ``time_limit`` seconds. ``method``: auto (the MIP unless the
     coverage matrix has more than ``max_solver_nonzeros`` entries, then the greedy), mip or
     greedy. Either way the Lagrangian bound tightens the proven bound behind the gap."""
@@ -306,8 +305,12 @@ def solve(inst: Instance, *, time_limit: float = 60.0, method: str = "auto", wor
 def _mip(inst: Instance, cov: Coverage, result: Result, deadline: float, workers: int) -> None:
     """The exact model as a mixed-integer program, solved by SCIP (bundled with OR-Tools):
     x_j in {0,1} per site, 0 <= y_r <= 1 per demand row, y_r <= sum of the x_j covering it,
-    sum cost_j x_j <= budget, maximise sum weight_r y_r. Its LP relaxation is tight for this
-    problem, which is why it proves optimality where a pure constraint solver struggles."""
+    sum cost_j x_j <= budget, maximise sum weight_r y_r. Its LP relaxation is close to the
+    optimum on city-like instances (not always tight), so branch and bound usually closes the gap
+    quickly; CP-SAT, tried first, did not move from the greedy's plan on the same inputs.
+
+    SCIP runs on one thread by default: with two it switches to its concurrent mode, which was
+    slower here and sometimes stopped early (google/or-tools#2210)."""
     from ortools.linear_solver import pywraplp
 
     solver = pywraplp.Solver.CreateSolver("SCIP")
@@ -320,6 +323,7 @@ def _mip(inst: Instance, cov: Coverage, result: Result, deadline: float, workers
                        for j in range(n)], dtype=bool)
     x = {int(j): solver.BoolVar(f"x{j}") for j in np.flatnonzero(usable)}
     objective = solver.Objective()
+    y_vars: list[tuple[int, object]] = []
     for r in range(matrix.shape[1]):
         if cov.row_weight[r] <= 0:
             continue
@@ -327,6 +331,7 @@ def _mip(inst: Instance, cov: Coverage, result: Result, deadline: float, workers
         if not sites:
             continue
         y = solver.NumVar(0, 1, f"y{r}")
+        y_vars.append((r, y))
         row = solver.Constraint(-solver.infinity(), 0)
         row.SetCoefficient(y, 1)
         for v in sites:
@@ -336,14 +341,23 @@ def _mip(inst: Instance, cov: Coverage, result: Result, deadline: float, workers
     budget = solver.Constraint(0, float(inst.budget))
     for j, v in x.items():
         budget.SetCoefficient(v, float(cost[j]))
+    # The plan in hand as a complete starting solution (sites and the rows they cover): SCIP
+    # ignores a partial one.
     chosen = set(result.chosen)
-    solver.SetHint(list(x.values()), [1.0 if j in chosen else 0.0 for j in x])
+    covered = np.zeros(matrix.shape[1], dtype=bool)
+    if chosen:
+        covered[cov.matrix[sorted(chosen)].indices] = True
+    hint_vars = list(x.values()) + [y for _r, y in y_vars]
+    hint_values = [1.0 if j in chosen else 0.0 for j in x] + [1.0 if covered[r] else 0.0 for r, _y in y_vars]
+    solver.SetHint(hint_vars, hint_values)
     # Building the model took time too: the solver gets what is left until the deadline.
+    # SCIP overruns its limit a little, and ranking its plan takes a moment: keep a margin.
     left = deadline - time.perf_counter()
+    left -= max(1.0, 0.08 * left)
     if left < 0.5:
         return
     solver.SetTimeLimit(int(left * 1000))
-    solver.SetNumThreads(workers or max(1, min(8, _cpus())))
+    solver.SetNumThreads(workers or 1)
     status = solver.Solve()
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return
@@ -389,8 +403,3 @@ def _gains(cov: Coverage, order: list[int]) -> list[float]:
         weight[rows] = 0
     return out
 
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
