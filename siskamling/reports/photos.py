@@ -33,8 +33,8 @@ def clean(raw: bytes, *, max_bytes: int, name: str = "") -> CleanPhoto:
     if not raw:
         raise Invalid("%(name)s is empty", name=label)
     if len(raw) > max_bytes:
-        raise Invalid("%(name)s is too large (%(mb)s MB; at most %(max)s MB)", name=label,
-                      mb=f"{len(raw) / 1e6:.1f}", max=f"{max_bytes / 1e6:.0f}")
+        # Uploads are read only up to the limit (and one byte more): the true size is not known.
+        raise Invalid("%(name)s is too large (at most %(max)s MB)", name=label, max=f"{max_bytes / 1e6:.0f}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

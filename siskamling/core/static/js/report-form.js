@@ -74,5 +74,10 @@
       setPoint(pos.coords.latitude, pos.coords.longitude, true);
     }, function () { place.textContent = button.dataset.denied; }, { enableHighAccuracy: true, timeout: 10000 });
   });
+  // One press sends once: a second press while the first is on its way would file it twice.
+  form.addEventListener("submit", function () {
+    var send = document.getElementById("send");
+    if (send) setTimeout(function () { send.disabled = true; }, 0);  // after the browser took the form
+  });
   if (lat.value && lon.value) setPoint(parseFloat(lat.value), parseFloat(lon.value), true);
 })();
