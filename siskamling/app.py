@@ -30,6 +30,7 @@ from siskamling.core.deps import csrf_protect
 from siskamling.core.errors import DomainError
 from siskamling.events import api as events_api
 from siskamling.placement import api as placement_api
+from siskamling.placement import jobs as _placement_jobs  # noqa: F401  (registers the re-scoring)
 from siskamling.placement import pages as placement_pages
 from siskamling.reports import api as reports_api
 from siskamling.reports import open311

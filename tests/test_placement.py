@@ -250,6 +250,15 @@ def test_the_score_shows_how_it_was_formed(db, settings):
     assert lone.score == result["score"]
 
 
+def test_open_requests_are_scored_again_when_a_camera_goes_up_nearby(db, settings):
+    req = ask(db, settings)
+    before = req.score
+    cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
+        code="CAM-BARU", name="Baru", lat=req.lat + 50 * METRE, lon=req.lon, stream_url="rtsp://10.0.0.8/a"))
+    assert assess.reassess_all(db_session=db, settings=settings) >= 1
+    assert req.score_parts["parts"]["gap"]["camera"] == "CAM-BARU" and req.score < before
+
+
 def test_nearby_requests_are_shown_together(db, settings):
     one = ask(db, settings)
     two = ask(db, settings, username="alice", north_m=60)

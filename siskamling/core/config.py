@@ -146,7 +146,8 @@ class Settings(BaseSettings):
     score_need_full: float = Field(20, gt=0, description="weighted reports and incidents that score the full need part")
     score_support_full: int = Field(25, gt=0, description="supporters that score the full support part")
     run_scheduler: bool = Field(
-        True, description="`siskamling serve` runs the periodic jobs (webhook deliveries, the deadline sweep, email); safe on every node"
+        True, description="`siskamling serve` runs the periodic jobs (webhook deliveries, the deadline sweep, email, camera "
+        "request scores); safe on every node"
     )
     webhook_timeout_seconds: float = Field(10, gt=0, description="how long a webhook receiver may take to answer")
     webhook_max_attempts: int = Field(
