@@ -140,15 +140,15 @@ def format_number(value, digits: int = 0) -> str:
 
 
 def request_status_label(status: str) -> str:
-    return gettext(REQUEST_STATUS_LABELS[status]) if status in REQUEST_STATUS_LABELS else status
+    return label_in(REQUEST_STATUS_LABELS, status)
 
 
 def request_reason_label(reason: str) -> str:
-    return gettext(REQUEST_REASON_LABELS[reason]) if reason in REQUEST_REASON_LABELS else reason
+    return label_in(REQUEST_REASON_LABELS, reason)
 
 
 def score_part_label(part: str) -> str:
-    return gettext(SCORE_PART_LABELS[part]) if part in SCORE_PART_LABELS else part
+    return label_in(SCORE_PART_LABELS, part)
 
 
 def report_status_label(status: str) -> str:
