@@ -71,6 +71,44 @@ def test_a_shared_viewer_gets_init_then_a_keyframe_fragment(live_camera, login_a
     # The session's end is audited when the server notices the viewer left: see tests/browser/test_live_video.py.
 
 
+def _sequence_numbers(message: bytes) -> list[int]:
+    """The fragment sequence numbers (moof/mfhd) in one WebSocket message, in order."""
+    out = []
+    for kind, start, end in boxes(message):
+        if kind == "moof":
+            mfhd = next(s for k, s, _e in boxes(message, start + 8, end) if k == "mfhd")
+            out.append(int.from_bytes(message[mfhd + 12:mfhd + 16], "big"))
+    return out
+
+
+class _FakeViewer:
+    def __init__(self, started: bool, upto: int) -> None:
+        self.started, self.upto, self.messages = started, upto, []
+
+    def send(self, frame: bytes, payload: bytes, key: bool) -> None:
+        self.messages.append(payload)
+
+
+def test_held_frames_go_out_together_once_to_each_viewer(settings):
+    """Frames are sent two to a message (the setting's default): one write per viewer for two
+    frames. A viewer who joined while a frame was held got it with the frames since the keyframe,
+    and gets only the rest; one not yet started gets nothing."""
+    from siskamling.cameras.live import moof_mdat
+    from siskamling.cameras.stream import Feed, LiveHub
+
+    assert settings.live_frames_per_message == 2
+    feed = Feed(LiveHub(settings.media_dir, 2), "CAM-X", settings.media_dir / "live" / "CAM-X")
+    frames = {n: moof_mdat(n, n * 1000, 1000, 0, b"frame-%d" % n, keyframe=False) for n in (7, 8)}
+    watching, joined, waiting = _FakeViewer(True, 6), _FakeViewer(True, 7), _FakeViewer(False, -1)
+    feed.viewers = {watching, joined, waiting}
+    feed._deliver([(7, frames[7], None), (8, frames[8], None)], key=False)
+    assert [_sequence_numbers(m) for m in watching.messages] == [[7, 8]]
+    assert [_sequence_numbers(m) for m in joined.messages] == [[8]]
+    assert waiting.messages == [] and watching.upto == joined.upto == 8
+    feed._deliver([(8, frames[8], None)], key=False)  # nobody gets a frame twice
+    assert len(watching.messages) == 1 and len(joined.messages) == 1
+
+
 @pytest.mark.parametrize("who", ["dina", "charlie", "recordings-only"])
 def test_people_outside_the_rule_are_turned_away(live_camera, login_as, db, who):
     if who == "recordings-only":  # an officer of the kelurahan: the rule lets them play back, not watch live

@@ -45,6 +45,7 @@ INDEX_EVERY_S = 1.0
 RECHECK_S = 60.0  # and exactly when a grant or the session ends
 MAX_BUFFER = 4 * 1024 * 1024  # bytes queued in a viewer's socket before they skip to the next keyframe
 WAIT_FOR_VIDEO_S = 10.0
+MAX_HOLD_S = 0.25  # a frame held for the next message goes alone after this long (a camera paused)
 # Close codes the page understands (4000-4999 are the application's own).
 RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
 
@@ -103,6 +104,7 @@ class Viewer:
         self.transport = _raw_transport(websocket)
         self.queue: asyncio.Queue | None = None if self.transport else asyncio.Queue()
         self.started = False
+        self.upto = -1  # the sequence number of the last fragment this viewer was sent
         self.skipping = False
         self.ended: asyncio.Future = asyncio.get_running_loop().create_future()
 
@@ -129,12 +131,13 @@ class Viewer:
         else:
             self.queue.put_nowait(payload)
 
-    def start(self, hello: str, init: bytes, gop: list[tuple[bytes, bytes]]) -> None:
+    def start(self, hello: str, init: bytes, gop: list[tuple[int, bytes, bytes]]) -> None:
         self.started = True
         self.send(ws_frame(hello.encode(), text=True), hello, True)
         self.send(ws_frame(init), init, True)
-        for frame, payload in gop:
+        for seq, frame, payload in gop:
             self.send(frame, payload, False)
+            self.upto = seq
 
     async def relay(self) -> None:
         """Without a raw socket: send what the feed queued, through ASGI."""
@@ -192,7 +195,7 @@ class Feed:
         self.generation: str | None = None
         self.hello = ""
         self.init = b""
-        self.gop: list[tuple[bytes, bytes]] = []
+        self.gop: list[tuple[int, bytes, bytes]] = []  # (sequence number, message, payload) since the keyframe
         self.task: asyncio.Task | None = None
 
     def join(self, viewer: Viewer) -> None:
@@ -242,6 +245,11 @@ class Feed:
         since = time.monotonic()
         next_touch = next_index = 0.0
         prefix = os.path.join(self.folder, "f")
+        per_message = self.hub.frames_per_message
+        # Frames read but not yet sent to the viewers already watching: up to ``per_message`` of them
+        # go out as one message (fewer writes per viewer); a keyframe goes at once, on its own.
+        pending: list[tuple[int, bytes, float | None]] = []
+        held_since = 0.0
         while self.viewers:
             now = time.monotonic()
             if now >= next_touch:
@@ -250,6 +258,8 @@ class Feed:
             if seq is None or now >= next_index:
                 next_index = now + INDEX_EVERY_S
                 seq = self._follow_index(seq, since)
+                if pending and seq != pending[-1][0] + 1:
+                    pending = []  # the feed jumped (to the newest keyframe, or a restarted camera)
                 if seq is None:
                     await asyncio.sleep(0.2)
                     continue
@@ -258,23 +268,56 @@ class Feed:
                 with open(f"{prefix}{seq}.m4s", "rb") as f:
                     data = f.read()
             except FileNotFoundError:
+                if pending and now - held_since >= MAX_HOLD_S:  # the camera paused: do not sit on a frame
+                    self._deliver(pending, key=False)
+                    pending = []
                 await wake.wait()
                 continue
-            seq += 1
+            this, seq = seq, seq + 1
             arrived, key, payload = split_fragment(data)
             if key:
+                if pending:
+                    self._deliver(pending, key=False)
+                    pending = []
                 self.gop = []
             elif not self.gop:
                 continue  # joined between keyframes: wait for the next one
             frame = ws_frame(payload)
-            self.gop.append((frame, payload))
+            self.gop.append((this, frame, payload))
             for viewer in list(self.viewers):
-                if viewer.started:
-                    viewer.send(frame, payload, key)
-                elif key:
+                if not viewer.started and key:
                     viewer.start(self.hello, self.init, self.gop)
-            if arrived is not None and self.viewers:  # written to every viewer's socket by now
-                metrics.live_delay.observe(max(0.0, time.time() - arrived))
+            if key or per_message <= 1:
+                self._deliver([(this, payload, arrived)], key=key, frame=frame)
+                continue
+            if not pending:
+                held_since = now
+            pending.append((this, payload, arrived))
+            if len(pending) >= per_message:
+                self._deliver(pending, key=False)
+                pending = []
+
+    def _deliver(self, parts: list[tuple[int, bytes, float | None]], key: bool, frame: bytes | None = None) -> None:
+        """``parts`` (consecutive fragments) as one message to every viewer watching who has not had
+        them yet: a viewer who joined meanwhile got the first of them with the frames since the
+        keyframe, and gets only the rest."""
+        first, last = parts[0][0], parts[-1][0]
+        payload = parts[0][1] if len(parts) == 1 else b"".join(p for _s, p, _a in parts)
+        frame = frame or ws_frame(payload)
+        for viewer in list(self.viewers):
+            if not viewer.started or viewer.upto >= last:
+                continue
+            if viewer.upto < first:
+                viewer.send(frame, payload, key)
+            else:
+                rest = b"".join(p for s, p, _a in parts if s > viewer.upto)
+                viewer.send(ws_frame(rest), rest, key)
+            viewer.upto = last
+        if self.viewers:  # written to every viewer's socket by now
+            wall = time.time()
+            for _s, _p, arrived in parts:
+                if arrived is not None:
+                    metrics.live_delay.observe(max(0.0, wall - arrived))
 
     def _follow_index(self, seq: int | None, since: float) -> int | None:
         """Where to read next, from the index: the newest keyframe at first, after a camera
@@ -306,8 +349,9 @@ class Feed:
 class LiveHub:
     """The live feeds of one web process (``app.state.live_hub``)."""
 
-    def __init__(self, media_dir: Path) -> None:
+    def __init__(self, media_dir: Path, frames_per_message: int = 1) -> None:
         self.media_dir = media_dir
+        self.frames_per_message = frames_per_message
         self.feeds: dict[str, Feed] = {}
 
     def join(self, code: str, viewer: Viewer) -> Feed:
@@ -320,8 +364,9 @@ class LiveHub:
 
 def hub_of(app) -> LiveHub:
     hub = getattr(app.state, "live_hub", None)
-    if hub is None or hub.media_dir != app.state.settings.media_dir:
-        hub = app.state.live_hub = LiveHub(app.state.settings.media_dir)
+    settings = app.state.settings
+    if hub is None or hub.media_dir != settings.media_dir or hub.frames_per_message != settings.live_frames_per_message:
+        hub = app.state.live_hub = LiveHub(settings.media_dir, settings.live_frames_per_message)
     return hub
 
 

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     report_public_grid_m: float = Field(
         100, gt=0, description="the public map shows report positions snapped to a grid this coarse"
     )
+    live_frames_per_message: int = Field(
+        2, ge=1, le=4, description="live video: frames sent to a viewer in one WebSocket message (keyframes always "
+        "alone); 2 halves the writes per viewer for one frame interval (67 ms at 15 fps) of delay, 1 sends each "
+        "frame as it comes"
+    )
     request_group_radius_m: float = Field(
         150, ge=0, description="camera requests this close to each other are shown together (one neighbourhood, one voice)"
     )
