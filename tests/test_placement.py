@@ -157,22 +157,22 @@ def test_a_ketua_rt_asks_and_bad_requests_store_nothing(db, settings):
 def test_residents_back_a_request_once_each_and_only_in_their_own_rw(db, settings):
     req = ask(db, settings)
     neighbour = resident(db, "tetangga", KEL_A + ".001.002")  # another RT of the same RW
-    requests_.support(db_session=db, principal=neighbour, req=req, actor=ACTOR)
-    assert req.support_count == 1
+    requests_.support(db_session=db, settings=settings, principal=neighbour, req=req, actor=ACTOR)
+    assert req.support_count == 1 and req.score_parts["parts"]["support"]["supporters"] == 1, "scored again"
     with pytest.raises(Conflict):
-        requests_.support(db_session=db, principal=neighbour, req=req, actor=ACTOR)
+        requests_.support(db_session=db, settings=settings, principal=neighbour, req=req, actor=ACTOR)
     far = resident(db, "jauh", KEL_A + ".002.001")
     with pytest.raises(Forbidden):
-        requests_.support(db_session=db, principal=far, req=req, actor=ACTOR)
+        requests_.support(db_session=db, settings=settings, principal=far, req=req, actor=ACTOR)
     # The RW's residents see its requests (to back them); another RW's do not.
     assert [r.code for r in requests_.listing(db_session=db, principal=neighbour)] == [req.code]
     assert requests_.listing(db_session=db, principal=far) == []
     with pytest.raises(NotFound):
         requests_.get_visible(db_session=db, principal=far, code=req.code)
     with pytest.raises(Forbidden):
-        requests_.support(db_session=db, principal=principal(db, "alice"), req=req, actor=ACTOR)  # an operator
+        requests_.support(db_session=db, settings=settings, principal=principal(db, "alice"), req=req, actor=ACTOR)  # an operator
     with pytest.raises(Conflict):
-        requests_.support(db_session=db, principal=principal(db, "bob"), req=req, actor=ACTOR)  # the requester
+        requests_.support(db_session=db, settings=settings, principal=principal(db, "bob"), req=req, actor=ACTOR)  # the requester
     assert req.support_count == 1
 
 
@@ -440,8 +440,13 @@ def test_admins_plan_on_a_map_and_export_through_the_pages(db, settings, login_a
     assert page.select_one("#gap").text.strip().startswith("0,00 %") and page.select("#sites tbody tr")
     assert page.select_one("#inputs dd[data-input=count]").text.strip() == "2"
     plan_id = made.headers["location"].rsplit("/", 1)[-1]
+    lat_b, lon_b = centre(db, KEL_B)
+    cameras.register(db_session=db, settings=settings, actor=ACTOR, data=CameraIn(
+        code="CAM-PETA", name="Peta", lat=lat_b, lon=lon_b, stream_url="rtsp://10.0.0.9/a"))
+    db.commit()
     geo = admin.get(f"/rencana-kamera/{plan_id}/lokasi.geojson").json()
     assert any(f["properties"].get("rank") == 1 for f in geo["features"])
+    assert [f["properties"]["code"] for f in geo["features"] if f["properties"]["kind"] == "camera"] == ["CAM-PETA"]
     xlsx = admin.get(f"/rencana-kamera/{plan_id}/ekspor.xlsx")
     assert xlsx.status_code == 200 and load_workbook(io.BytesIO(xlsx.content))["Lokasi"]["A2"].value == 1
     again = admin.post(f"/rencana-kamera/{plan_id}/ulang")

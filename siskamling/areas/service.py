@@ -148,6 +148,19 @@ def validate_point(lat: float, lon: float) -> None:
         raise Invalid("Coordinates out of range: latitude must be within ±90 and longitude within ±180")
 
 
+def area_at(db_session: Session, lat: float, lon: float, edge_tolerance_m: float = 300.0):
+    """The deepest area at a point (an ``AreaInfo`` of the in-memory index, no query): what a
+    report, a camera request or an incident is placed in. Outside the service area is an error."""
+    validate_point(lat, lon)
+    index = get_index(db_session)
+    if not index.layers:
+        raise Unavailable("No area boundaries have been imported yet")
+    area_id = int(index.locate_many([lon], [lat], edge_tolerance_m).area_id[0])
+    if area_id < 0:
+        raise Invalid("The position is outside the service area")
+    return index.areas[area_id]
+
+
 def locate(*, db_session: Session, lat: float, lon: float, edge_tolerance_m: float = 300.0) -> Location:
     validate_point(lat, lon)
     index = get_index(db_session)

@@ -266,7 +266,7 @@ def create_camera_requests(db_session: Session, settings: Settings) -> None:
             data=requests_.NewRequest(lat=area.centroid_lat + north / 111_195, lon=area.centroid_lon, reason=reason,
                                       description=text, hours=hours)))
     resident = accounts.get_user(db_session=db_session, username="warga")
-    requests_.support(db_session=db_session, req=filed[0], actor=Actor(resident.id, "warga"),
+    requests_.support(db_session=db_session, settings=settings, req=filed[0], actor=Actor(resident.id, "warga"),
                       principal=accounts.principal_for(db_session=db_session, user=resident))
     operator = accounts.get_user(db_session=db_session, username="operator")
     requests_.change_status(db_session=db_session, settings=settings, req=filed[2], to=RequestStatus.ditinjau,

@@ -16,7 +16,7 @@ from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of,
 from siskamling.core.errors import Invalid
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
-from siskamling.placement import assess, plans
+from siskamling.placement import plans
 from siskamling.placement import service as requests_
 from siskamling.placement.models import CameraRequest, Plan, RequestStatus
 
@@ -114,8 +114,8 @@ def get_request(code: str, db: SessionDep, principal: CurrentUser):
 @router.post("/camera-requests/{code}/support")
 def support_request(code: str, request: Request, db: SessionDep, settings: SettingsDep, principal: CurrentUser):
     req = requests_.get_visible(db_session=db, principal=principal, code=code)
-    requests_.support(db_session=db, principal=principal, req=req, actor=actor_of(request, principal))
-    assess.store(db_session=db, settings=settings, req=req)
+    requests_.support(db_session=db, settings=settings, principal=principal, req=req,
+                      actor=actor_of(request, principal))
     return request_out(db, principal, req, full=True)
 
 

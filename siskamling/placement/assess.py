@@ -17,7 +17,7 @@ from siskamling.areas.models import Area
 from siskamling.cameras.models import Camera
 from siskamling.core.config import Settings
 from siskamling.core.time import utcnow
-from siskamling.placement.models import CameraRequest, Incident
+from siskamling.placement.models import OPEN_REQUEST_STATUSES, CameraRequest, Incident
 from siskamling.reports.models import Category, Report, Status
 from siskamling.reports.service import box, distance_m
 
@@ -63,14 +63,18 @@ def _need(db_session: Session, settings: Settings, lat: float, lon: float, now: 
     return total, dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _population(db_session: Session, area_id: int) -> tuple[int | None, int | None, str | None]:
+def populations(db_session: Session) -> dict[int, int]:
+    """Each kelurahan's population (area id → people), from the areas' ``population`` attribute."""
+    rows = db_session.execute(select(Area.id, Area.attributes).where(Area.level == "kelurahan")).all()
+    return {i: int(a["population"]) for i, a in rows if a and isinstance(a.get("population"), int | float)}
+
+
+def _population(db_session: Session, area_id: int, table: dict[int, int]) -> tuple[int | None, int | None, str | None]:
     """The kelurahan's population and the largest kelurahan population (the scale)."""
     kel = next((info for info in get_index(db_session).chain(area_id) if info.level == "kelurahan"), None)
     if kel is None:
         return None, None, None
-    rows = db_session.execute(select(Area.id, Area.attributes).where(Area.level == "kelurahan")).all()
-    values = {i: int(a["population"]) for i, a in rows if a and isinstance(a.get("population"), int | float)}
-    return values.get(kel.id), max(values.values(), default=None), kel.name
+    return table.get(kel.id), max(table.values(), default=None), kel.name
 
 
 def _flood(db_session: Session, area_id: int) -> tuple[bool | None, str | None]:
@@ -83,14 +87,17 @@ def _flood(db_session: Session, area_id: int) -> tuple[bool | None, str | None]:
     return (None if value is None else truthy(value)), rw.name
 
 
-def score(*, db_session: Session, settings: Settings, req: CameraRequest, now: datetime | None = None) -> dict[str, Any]:
-    """The score and every part: its raw figure, its 0–1 value, its weight and its points."""
+def score(*, db_session: Session, settings: Settings, req: CameraRequest, now: datetime | None = None,
+          population_table: dict[int, int] | None = None) -> dict[str, Any]:
+    """The score and every part: its raw figure, its 0–1 value, its weight and its points
+    (``population_table``: ``populations()`` read once for many requests)."""
     now = now or utcnow()
     full_gap = settings.score_gap_full_m
     nearest, camera_code = _nearest_camera(db_session, req.lat, req.lon, full_gap)
     need, need_counts = _need(db_session, settings, req.lat, req.lon, now)
     flood, rw_name = _flood(db_session, req.area_id)
-    population, largest, kel_name = _population(db_session, req.area_id)
+    table = populations(db_session) if population_table is None else population_table
+    population, largest, kel_name = _population(db_session, req.area_id, table)
     values = {
         "gap": 1.0 if nearest is None else min(1.0, nearest / full_gap),
         "need": min(1.0, need / settings.score_need_full),
@@ -113,8 +120,9 @@ def score(*, db_session: Session, settings: Settings, req: CameraRequest, now: d
     return {"score": round(sum(v["points"] for v in parts.values()), 1), "parts": parts, "at": now.isoformat()}
 
 
-def store(*, db_session: Session, settings: Settings, req: CameraRequest, now: datetime | None = None) -> dict[str, Any]:
-    result = score(db_session=db_session, settings=settings, req=req, now=now)
+def store(*, db_session: Session, settings: Settings, req: CameraRequest, now: datetime | None = None,
+          population_table: dict[int, int] | None = None) -> dict[str, Any]:
+    result = score(db_session=db_session, settings=settings, req=req, now=now, population_table=population_table)
     req.score = result["score"]
     req.score_parts = result
     req.assessed_at = now or utcnow()
@@ -123,12 +131,11 @@ def store(*, db_session: Session, settings: Settings, req: CameraRequest, now: d
 
 def reassess_all(*, db_session: Session, settings: Settings, now: datetime | None = None) -> int:
     """Scores every open request again (after cameras, reports or weights changed)."""
-    from siskamling.placement.models import OPEN_REQUEST_STATUSES
-
     n = 0
+    table = populations(db_session)
     for req in db_session.scalars(select(CameraRequest).where(
             CameraRequest.status.in_([s.value for s in OPEN_REQUEST_STATUSES]))):
-        store(db_session=db_session, settings=settings, req=req, now=now)
+        store(db_session=db_session, settings=settings, req=req, now=now, population_table=table)
         n += 1
     return n
 

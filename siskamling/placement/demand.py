@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,6 @@ from sqlalchemy import insert, select, true
 from sqlalchemy.orm import Session
 
 from siskamling.areas import service as areas
-from siskamling.areas.index import get_index
 from siskamling.areas.models import Area
 from siskamling.audit import service as audit
 from siskamling.audit.events import IncidentsImported
@@ -121,7 +120,6 @@ def import_incidents(*, db_session: Session, path: Path, source: str, actor: Act
         raise Invalid("Cannot read %(file)s: %(error)s", file=path.name, error=str(exc)) from None
     reader = csv.DictReader(text.splitlines())
     places = _Places.load(db_session)
-    index = get_index(db_session)
     known = set(db_session.scalars(select(Incident.source_ref).where(Incident.source == source)))
     errors: list[str] = []
     rows: list[dict[str, Any]] = []
@@ -140,11 +138,10 @@ def import_incidents(*, db_session: Session, path: Path, source: str, actor: Act
                 raise ValueError("kind (or keterangan_jkb) is missing")
             if rec.get("lat") and rec.get("lon"):
                 lat, lon = float(rec["lat"]), float(rec["lon"])
-                areas.validate_point(lat, lon)
-                found = index.locate_many([lon], [lat], edge_tolerance_m)
-                if int(found.area_id[0]) < 0:
-                    raise ValueError("the position is outside the service area")
-                area_path, placed = index.areas[int(found.area_id[0])].path, "point"
+                try:
+                    area_path, placed = areas.area_at(db_session, lat, lon, edge_tolerance_m).path, "point"
+                except Invalid as exc:
+                    raise ValueError(str(exc)) from None
             else:
                 code = rec.get("kode_kel_kemendagri") or rec.get("kode_kel") or ""
                 if not code and skip_unplaced:
@@ -317,6 +314,3 @@ def candidates(*, db_session: Session, demand: Demand, area_path: str | None, in
     return Candidates(np.array(lat, dtype=float), np.array(lon, dtype=float),
                       np.array([cost_of(t) for t in types], dtype=float), kind, req_ids, types)
 
-
-def default_period(now: datetime) -> tuple[datetime, datetime]:
-    return now - timedelta(days=365), now

@@ -8,18 +8,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from siskamling.audit import service as audit
 from siskamling.audit.events import PlanExported
-from siskamling.cameras.models import SiteType
+from siskamling.cameras.models import Camera, SiteType
 from siskamling.core.config import Settings
 from siskamling.core.deps import CurrentUser, FormDep, SessionDep, SettingsDep, actor_of, public, require
 from siskamling.core.errors import DomainError, Forbidden, Invalid, NotFound
 from siskamling.core.i18n import gettext as _
 from siskamling.core.permissions import REQUESTER_ROLES, Permission
-from siskamling.core.scope import Principal
+from siskamling.core.scope import Principal, scoped
 from siskamling.core.web import form_amount, form_float, render, translated
 from siskamling.placement import assess, plans
 from siskamling.placement import service as requests_
@@ -139,8 +140,8 @@ def _act(request: Request, db: Session, settings: Settings, principal: Principal
 @router.post(BASE + "/{code}/dukung")
 def support(code: str, request: Request, db: SessionDep, settings: SettingsDep, principal: CurrentUser):
     def act(req):
-        requests_.support(db_session=db, principal=principal, req=req, actor=actor_of(request, principal))
-        assess.store(db_session=db, settings=settings, req=req)
+        requests_.support(db_session=db, settings=settings, principal=principal, req=req,
+                          actor=actor_of(request, principal))
 
     return _act(request, db, settings, principal, code, act)
 
@@ -269,14 +270,14 @@ def plan_page(plan_id: int, request: Request, db: SessionDep, admin: Planner):
 @router.get(PLANS + "/{plan_id}/lokasi.geojson")
 def plan_geojson(plan_id: int, db: SessionDep, admin: Planner):
     plan = plans.get(db_session=db, plan_id=plan_id)
-    from siskamling.cameras.models import Camera
-
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
                  "properties": {"rank": s.rank, "kind": s.kind, "request": s.request.code if s.request else None,
                                 "site_type": s.site_type, "cost": s.cost, "gain": s.gain}} for s in plan.sites]
-    cameras = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
-                "properties": {"kind": "camera", "code": c.code}}
-               for c in db.query(Camera).filter(Camera.enabled.is_(True))]
+    # Existing cameras through the scope helper, as every camera list: those the planner manages.
+    visible = scoped(select(Camera.code, Camera.lat, Camera.lon).where(Camera.enabled.is_(True)), admin,
+                     Permission.camera_manage, Camera.area_path)
+    cameras = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {"kind": "camera", "code": code}} for code, lat, lon in db.execute(visible)]
     return JSONResponse({"type": "FeatureCollection", "radius_m": plan.inputs.get("radius_m"),
                          "features": features + cameras})
 

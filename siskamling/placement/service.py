@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,12 +28,13 @@ from siskamling.audit.events import CameraRequestDecided, CameraRequested, Camer
 from siskamling.audit.service import Actor
 from siskamling.cameras.models import Camera, SiteType
 from siskamling.core.config import Settings
-from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound
 from siskamling.core.i18n import request_status_label
 from siskamling.core.permissions import REQUESTER_ROLES, RESIDENT_ROLES, Permission, Role
 from siskamling.core.scope import Principal, covers, in_scope, path_condition
 from siskamling.core.time import utcnow
 from siskamling.events import service as events
+from siskamling.placement import assess
 from siskamling.placement.models import (
     OPEN_REQUEST_STATUSES,
     REASONS,
@@ -158,15 +158,8 @@ def format_hours(hours: list[list[int]] | list[tuple[int, int]]) -> str:
 def locate(db_session: Session, settings: Settings, lat: float | None, lon: float | None) -> tuple[int, str]:
     if lat is None or lon is None:
         raise Invalid("Place the pin on the map (latitude and longitude)")
-    areas.validate_point(lat, lon)
-    index = get_index(db_session)
-    if not index.layers:
-        raise Unavailable("No area boundaries have been imported yet")
-    found = index.locate_many([lon], [lat], settings.locate_edge_tolerance_m)
-    area_id = int(found.area_id[0])
-    if area_id < 0:
-        raise Invalid("The position is outside the service area")
-    return area_id, index.areas[area_id].path
+    info = areas.area_at(db_session, lat, lon, settings.locate_edge_tolerance_m)
+    return info.id, info.path
 
 
 def _new_code(db_session: Session, now: datetime) -> str:
@@ -181,8 +174,6 @@ def file_request(*, db_session: Session, settings: Settings, principal: Principa
                  photo_files: list[tuple[str, bytes]] | None = None, now: datetime | None = None) -> CameraRequest:
     """Checks everything, then stores the request, its photos, its first step, its first
     assessment and the audit entry in the caller's transaction."""
-    from siskamling.placement import assess
-
     if data.reason not in REASONS:
         raise Invalid("Choose the reason for the camera")
     site_type = data.site_type or REASON_SITE[data.reason]
@@ -212,12 +203,8 @@ def file_request(*, db_session: Session, settings: Settings, principal: Principa
     db_session.flush()
     db_session.add(RequestStep(request_id=req.id, at=now, status_from=None, status_to=req.status, note=None,
                                actor_id=actor.id, actor_label=actor.label))
-    written: list[Path] = []
-    try:
-        for n, photo in enumerate(cleaned, 1):
-            relative = f"camera-requests/{now:%Y/%m}/{req.code}/{n}.jpg"
-            photos.write(settings.media_dir, relative, photo.data)
-            written.append(settings.media_dir / relative)
+    with photos.stored(settings.media_dir, f"camera-requests/{now:%Y/%m}/{req.code}", cleaned) as saved:
+        for n, relative, photo in saved:
             db_session.add(RequestPhoto(request_id=req.id, number=n, path=relative, width=photo.width,
                                         height=photo.height, bytes=len(photo.data), sha256=photo.sha256))
         assess.store(db_session=db_session, settings=settings, req=req, now=now)
@@ -227,28 +214,21 @@ def file_request(*, db_session: Session, settings: Settings, principal: Principa
                        permission=Permission.camera_manage,
                        payload={"code": req.code, "reason": req.reason, "area": get_index(db_session).areas[area_id].name})
         db_session.flush()
-    except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        raise
     return req
 
 
 # --- support and review ------------------------------------------------------------------------
 
 
-def support(*, db_session: Session, principal: Principal, req: CameraRequest, actor: Actor,
+def support(*, db_session: Session, settings: Settings, principal: Principal, req: CameraRequest, actor: Actor,
             now: datetime | None = None) -> None:
+    """A resident backs the request (once: the unique constraint says so), and it is scored again."""
     if req.status not in OPEN_REQUEST_STATUSES:
         raise Invalid("This request is closed; it cannot be supported any more")
     if not may_support(db_session, principal, req):
         raise Forbidden("Only residents of this RT/RW can support its camera requests")
     if req.requester_id == principal.user_id:
         raise Conflict("You filed this request: ask your neighbours to support it")
-    exists = db_session.scalar(select(RequestSupport.id).where(RequestSupport.request_id == req.id,
-                                                              RequestSupport.user_id == principal.user_id))
-    if exists is not None:
-        raise Conflict("You already support this request")
     now = now or utcnow()
     try:
         with db_session.begin_nested():
@@ -261,6 +241,7 @@ def support(*, db_session: Session, principal: Principal, req: CameraRequest, ac
     db_session.refresh(req, ["support_count", "updated_at"])
     db_session.add(RequestStep(request_id=req.id, at=now, note="support", actor_id=actor.id, actor_label=actor.label))
     audit.record(db_session=db_session, actor=actor, area_path=req.area_path, event=CameraRequestSupported(code=req.code))
+    assess.store(db_session=db_session, settings=settings, req=req, now=now)
     db_session.flush()
 
 

@@ -7,6 +7,8 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,3 +72,23 @@ def write(media_dir: Path, relative: str, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, target)
+
+
+@contextmanager
+def stored(media_dir: Path, folder: str, cleaned: list[CleanPhoto]) -> Iterator[list[tuple[int, str, CleanPhoto]]]:
+    """Writes the photos as ``folder/1.jpg``, ``2.jpg``… (durably) and yields (number, relative
+    path, photo) for the rows that name them; if the block fails (its transaction will not
+    commit), the files are removed again."""
+    written: list[Path] = []
+    try:
+        saved = []
+        for n, photo in enumerate(cleaned, 1):
+            relative = f"{folder}/{n}.jpg"
+            write(media_dir, relative, photo.data)
+            written.append(media_dir / relative)
+            saved.append((n, relative, photo))
+        yield saved
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise

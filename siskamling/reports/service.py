@@ -12,14 +12,12 @@ import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from siskamling.areas import service as areas
-from siskamling.areas.index import get_index
 from siskamling.areas.models import Area
 from siskamling.audit import service as audit
 from siskamling.audit.events import (
@@ -33,7 +31,7 @@ from siskamling.audit.events import (
 )
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
-from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from siskamling.core.errors import Conflict, Forbidden, Invalid, NotFound
 from siskamling.core.permissions import Permission, Role
 from siskamling.core.scope import Principal
 from siskamling.core.security import SecretBox, sha256_hex
@@ -256,16 +254,8 @@ def _locate(db_session: Session, settings: Settings, data: NewReport) -> Place:
         if not data.address:
             raise Invalid("Give the position (lat and long) or an address")
         data.lat, data.lon = resolve_address(db_session, data.address)
-    areas.validate_point(data.lat, data.lon)
-    index = get_index(db_session)
-    if not index.layers:
-        raise Unavailable("No area boundaries have been imported yet")
-    found = index.locate_many([data.lon], [data.lat], settings.locate_edge_tolerance_m)
-    area_id = int(found.area_id[0])
-    if area_id < 0:
-        raise Invalid("The position is outside the service area")
-    info = index.areas[area_id]
-    return Place(area_id, info.path, info.name)
+    info = areas.area_at(db_session, data.lat, data.lon, settings.locate_edge_tolerance_m)
+    return Place(info.id, info.path, info.name)
 
 
 def _clean_text(value: str | None, limit: int) -> str | None:
@@ -361,30 +351,23 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
     # Its clocks (the six-day rule) under the current deadline policy (read before the write began).
     sla.start_deadlines(db_session=db_session, report_id=report_id, category=category_row, started_at=now,
                         policy=policy, calendar=calendar)
-    written: list[Path] = []
+    # One flush at the end for the photos and holds (each flush is a round of the unit of work).
+    db_session.autoflush = False
     try:
-        # One flush at the end for the photos and holds (each flush is a round of the unit of work).
-        db_session.autoflush = False
-        for n, photo in enumerate(cleaned, 1):
-            relative = f"reports/{now:%Y/%m}/{report.ticket}/{n}.jpg"
-            photos.write(settings.media_dir, relative, photo.data)
-            written.append(settings.media_dir / relative)
-            db_session.add(Photo(report_id=report.id, number=n, path=relative, width=photo.width,
-                                 height=photo.height, bytes=len(photo.data), sha256=photo.sha256))
-        hold_footage(db_session=db_session, settings=settings, report=report, actor=actor, category=category_row,
-                     reader=reader)
-        audit.record(db_session=db_session, actor=actor, area_path=report.area_path, event=ReportFiled(
-            ticket=report.ticket, category=category_row.code, channel=str(channel),
-            unit=unit_code, emergency=report.emergency))
-        events.publish(db_session=db_session, kind="report.emergency" if report.emergency else "report.new",
-                       area_path=report.area_path, permission=Permission.report_manage,
-                       payload={"ticket": report.ticket, "category": category_row.name_id,
-                                "area": place.name, "emergency": report.emergency})
-        db_session.flush()
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+        with photos.stored(settings.media_dir, f"reports/{now:%Y/%m}/{report.ticket}", cleaned) as saved:
+            for n, relative, photo in saved:
+                db_session.add(Photo(report_id=report.id, number=n, path=relative, width=photo.width,
+                                     height=photo.height, bytes=len(photo.data), sha256=photo.sha256))
+            hold_footage(db_session=db_session, settings=settings, report=report, actor=actor, category=category_row,
+                         reader=reader)
+            audit.record(db_session=db_session, actor=actor, area_path=report.area_path, event=ReportFiled(
+                ticket=report.ticket, category=category_row.code, channel=str(channel),
+                unit=unit_code, emergency=report.emergency))
+            events.publish(db_session=db_session, kind="report.emergency" if report.emergency else "report.new",
+                           area_path=report.area_path, permission=Permission.report_manage,
+                           payload={"ticket": report.ticket, "category": category_row.name_id,
+                                    "area": place.name, "emergency": report.emergency})
+            db_session.flush()
     finally:
         db_session.autoflush = True
     return Filed(report=report, track_key=key, duplicates=[])
