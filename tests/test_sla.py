@@ -382,6 +382,21 @@ def test_an_unreachable_mail_server_is_retried_later_and_nothing_is_lost(db, set
     assert row.next_attempt_at > row.created_at
 
 
+def test_an_outbox_row_queued_a_moment_ago_is_due_at_once(db):
+    """Rows are stamped to the microsecond by Python, SQLite's clock counts milliseconds: a row
+    queued in the same millisecond as the claim must still be due (it was, at random, not)."""
+    from siskamling.core.db import database_now
+    from siskamling.core.outbox import claim_due
+    from siskamling.sla.models import Notification
+
+    for _ in range(50):
+        row = Notification(channel="email", recipient="x@jakarta.go.id", subject="s", body="b", kind="reminder")
+        db.add(row)
+        db.flush()
+        assert row.next_attempt_at <= database_now(db)
+        assert row.id in claim_due(db, Notification, 100, 60)
+
+
 def test_the_staff_api_gives_a_reports_clocks(client, db, settings, desk, token_for):
     late = file_at(db, settings, datetime.now(WIB) - timedelta(days=8))
     sla.sweep(db_session=db)

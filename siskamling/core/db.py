@@ -10,7 +10,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, text
@@ -242,6 +242,10 @@ def database_now(session: Session) -> datetime:
     """The database server's clock (UTC): one clock for every node, for leases and claims that
     must not depend on each machine's time being right."""
     if session.get_bind().dialect.name == "sqlite":
+        # SQLite's clock counts milliseconds; rows are stamped to the microsecond (outbox rows get
+        # Python's utcnow on insert). The end of the current millisecond is still "now" on this
+        # clock, and taking it keeps a row queued earlier in the same millisecond from looking as
+        # if it were due in the future (a notification just queued, not sent by the next claim).
         value = session.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC) + timedelta(microseconds=999)
     return session.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
