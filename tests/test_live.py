@@ -148,25 +148,52 @@ def test_camera_page_offers_live_video_only_to_those_who_may_watch(live_camera, 
     assert login_as("dina").get("/cameras/CAM-L").status_code == 404
 
 
-def test_logging_out_ends_a_live_view_even_for_a_slow_reader(live_camera, login_as, db, monkeypatch):
-    from siskamling.accounts import service as accounts
-    from siskamling.accounts.models import LoginSession
-    from siskamling.audit.service import Actor
-    from siskamling.cameras import stream
-
-    monkeypatch.setattr(stream, "RECHECK_S", 0.2)
-    b = login_as("bob")
+def _watch_until_closed(browser, change) -> tuple[int, float]:
+    """Open the live view, make ``change`` once video flows, keep reading (a slow reader gets no
+    frame after the close): the close code and how long after the change it came."""
     with pytest.raises(WebSocketDisconnect) as exc:
-        with b.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
+        with browser.client.websocket_connect("/cameras/CAM-L/live.ws", headers=ORIGIN) as ws:
             while json.loads(ws.receive_text())["status"] != "live":
                 pass
             ws.receive_bytes()
-            row = db.scalar(select(LoginSession).order_by(LoginSession.id.desc()).limit(1))
-            accounts.end_session(db_session=db, session_row=row, actor=Actor.system("t"))
-            db.commit()
-            for _ in range(200):  # keeps reading: fragments may still be queued before the close
+            change()
+            changed = time.monotonic()
+            while True:
                 ws.receive_bytes()
-    assert exc.value.code == 4403
+    return exc.value.code, time.monotonic() - changed
+
+
+def test_logging_out_ends_a_live_view_within_seconds(live_camera, login_as, db):
+    from siskamling.accounts import service as accounts
+    from siskamling.accounts.models import LoginSession
+    from siskamling.audit.service import Actor
+    from siskamling.audit.watch import POLL_S
+    from siskamling.cameras.stream import RECHECK_S
+
+    def log_out():
+        row = db.scalar(select(LoginSession).order_by(LoginSession.id.desc()).limit(1))
+        accounts.end_session(db_session=db, session_row=row, actor=Actor.system("t"))
+        db.commit()
+
+    code, after = _watch_until_closed(login_as("bob"), log_out)
+    assert code == 4403
+    assert after < POLL_S + 5 < RECHECK_S, "woken by the audit log, not by the routine check"
+
+
+def test_a_new_sharing_rule_ends_the_views_it_no_longer_allows(live_camera, login_as, db, settings):
+    from siskamling.audit.service import Actor
+    from siskamling.cameras import service as cameras
+    from siskamling.cameras.schemas import CameraPatch
+
+    camera, _ = live_camera
+
+    def share_with_officers_only():
+        cameras.change(db_session=db, camera=camera, patch=CameraPatch(live_roles=["officer"]),
+                       actor=Actor.system("t"), settings=settings)
+        db.commit()
+
+    code, after = _watch_until_closed(login_as("bob"), share_with_officers_only)
+    assert code == 4403 and after < 10
 
 
 def test_a_duty_grant_ends_the_live_view_the_moment_it_ends(live_camera, login_as, db):

@@ -140,12 +140,21 @@ def active_grants(*, db_session: Session, user_id: int, at: datetime | None = No
     return list(db_session.scalars(stmt))
 
 
-def next_grant_end(*, db_session: Session, user_id: int, after: datetime | None = None) -> datetime | None:
-    """When the first of the user's grants still running ends (a satpam's duty): a long-lived
-    connection checks its access again exactly then."""
+def next_access_change(*, db_session: Session, user_id: int, session_token: str | None,
+                       after: datetime | None = None) -> datetime | None:
+    """The next moment the user's access changes by itself: one of their grants starts or ends
+    (a satpam's duty) or their login session expires. A long-lived connection (live video, an
+    event stream) checks its access again exactly then."""
     after = after or utcnow()
-    return db_session.scalar(select(func.min(Grant.ends_at)).where(
-        Grant.user_id == user_id, Grant.revoked_at.is_(None), Grant.ends_at > after))
+    mine = (Grant.user_id == user_id, Grant.revoked_at.is_(None))
+    times = [
+        db_session.scalar(select(func.min(Grant.starts_at)).where(*mine, Grant.starts_at > after)),
+        db_session.scalar(select(func.min(Grant.ends_at)).where(*mine, Grant.ends_at > after)),
+        db_session.scalar(select(LoginSession.expires_at).where(
+            LoginSession.token_hash == security.sha256_hex(session_token))) if session_token else None,
+    ]
+    times = [t for t in times if t is not None]
+    return min(times) if times else None
 
 
 def principal_for(*, db_session: Session, user: User, via_token: bool = False) -> Principal:
@@ -315,13 +324,6 @@ def resolve_session(*, db_session: Session, settings: Settings, token: str) -> L
         row.last_seen_at = now
         row.expires_at = now + timedelta(hours=settings.session_hours)
     return row
-
-
-def session_expires_at(*, db_session: Session, token: str | None) -> datetime | None:
-    if not token:
-        return None
-    return db_session.scalar(select(LoginSession.expires_at).where(
-        LoginSession.token_hash == security.sha256_hex(token)))
 
 
 def end_session(*, db_session: Session, session_row: LoginSession, actor: Actor) -> None:

@@ -12,6 +12,10 @@ class AuditAction:
     action: ClassVar[str]
     object_type: ClassVar[str | None] = None
     id_field: ClassVar[str | None] = None  # the field that identifies the object acted on
+    # Whether the change can end or change what a logged-in user may see (a logout, a revoked
+    # grant, a camera's sharing): open live views and event streams check their access again
+    # within seconds of such an entry (``audit.watch``).
+    changes_access: ClassVar[bool] = False
 
     def object_id(self) -> str | None:
         return None if self.id_field is None else str(getattr(self, self.id_field))
@@ -50,6 +54,7 @@ class AccountLocked(UserAction):
 @dataclass(frozen=True)
 class LoggedOut(UserAction):
     action: ClassVar[str] = "auth.logout"
+    changes_access: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,13 @@ class UserCreated(UserAction):
 @dataclass(frozen=True)
 class PasswordChanged(UserAction):
     action: ClassVar[str] = "user.password_changed"
+    changes_access: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
 class UserDisabled(UserAction):
     action: ClassVar[str] = "user.disabled"
+    changes_access: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -85,11 +92,13 @@ class AccountUnlocked(UserAction):
 @dataclass(frozen=True)
 class TotpReset(UserAction):
     action: ClassVar[str] = "user.totp_reset"
+    changes_access: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
 class GrantAdded(AuditAction):
     action: ClassVar[str] = "grant.added"
+    changes_access: ClassVar[bool] = True
     object_type: ClassVar[str] = "grant"
     id_field: ClassVar[str] = "grant_id"
     grant_id: int
@@ -103,6 +112,7 @@ class GrantAdded(AuditAction):
 @dataclass(frozen=True)
 class GrantRevoked(AuditAction):
     action: ClassVar[str] = "grant.revoked"
+    changes_access: ClassVar[bool] = True
     object_type: ClassVar[str] = "grant"
     id_field: ClassVar[str] = "grant_id"
     grant_id: int
@@ -134,6 +144,7 @@ class TokenRevoked(AuditAction):
 @dataclass(frozen=True)
 class AreasImported(AuditAction):
     action: ClassVar[str] = "areas.imported"
+    changes_access: ClassVar[bool] = True
     object_type: ClassVar[str] = "area"
     level: str
     source: str
@@ -172,6 +183,7 @@ class CameraRegistered(CameraAction):
 @dataclass(frozen=True)
 class CameraChanged(CameraAction):
     action: ClassVar[str] = "camera.changed"
+    changes_access: ClassVar[bool] = True
     changed: list[str]  # field names; credentials are named, never shown
 
 

@@ -24,25 +24,25 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from siskamling.accounts import service as accounts
 from siskamling.audit import service as audit
 from siskamling.audit.events import LiveViewEnded, LiveViewStarted
 from siskamling.audit.service import Actor
+from siskamling.audit.watch import Subscription, watch_of
 from siskamling.cameras import service as cameras
 from siskamling.cameras.live import WANT_FILE, WANT_RENEW_S, live_folder, read_index, split_fragment, touch
 from siskamling.cameras.models import Purpose
 from siskamling.core import metrics
 from siskamling.core.db import session_scope
-from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, ws_viewer
+from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, recheck_at, ws_viewer
 from siskamling.core.errors import NotFound
 from siskamling.core.scope import Principal
-from siskamling.core.time import utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 POLL_S = 0.1  # without inotify (or when it misses a write on a network disk): look this often
 INDEX_EVERY_S = 1.0
-RECHECK_S = 60.0  # and exactly when a grant or the session ends
+RECHECK_S = 900.0  # a safety net: access is checked again when the audit log says it changed
+# (audit.watch, within seconds) and exactly when a grant or the session ends
 MAX_BUFFER = 4 * 1024 * 1024  # bytes queued in a viewer's socket before they skip to the next keyframe
 WAIT_FOR_VIDEO_S = 10.0
 MAX_HOLD_S = 0.25  # a frame held for the next message goes alone after this long (a camera paused)
@@ -52,9 +52,10 @@ RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
 
 def _check(factory, settings, session_token: str | None, code: str) -> tuple[str, float] | None:
     """Re-read the login session, its user's grants and the camera: still allowed to watch it
-    live? Returns the camera's area path and when to check again: at the latest RECHECK_S from
-    now, or the moment a grant of the user ends (a satpam's duty), or the session expires. A
-    logout, a revoked grant or a disabled account ends the view at the next check."""
+    live? Returns the camera's area path and when to check again without being woken: the
+    moment a grant of the user ends (a satpam's duty) or the session expires, at the latest
+    RECHECK_S from now. A logout, a revoked grant, a disabled account or the camera's new sharing
+    wakes the check within seconds (``audit.watch``)."""
     with session_scope(factory) as db:
         principal = principal_for_session_token(db, settings, session_token)
         if principal is None:
@@ -64,11 +65,7 @@ def _check(factory, settings, session_token: str | None, code: str) -> tuple[str
                                             purposes=[Purpose.live]).area_path
         except NotFound:
             return None
-        now = utcnow()
-        ends = [t for t in (accounts.next_grant_end(db_session=db, user_id=principal.user_id, after=now),
-                            accounts.session_expires_at(db_session=db, token=session_token)) if t is not None]
-    wait = min([RECHECK_S] + [(t - now).total_seconds() + 0.2 for t in ends])
-    return area_path, time.monotonic() + max(wait, 0.2)
+        return area_path, recheck_at(db, principal, session_token, RECHECK_S)
 
 
 def _audit(factory, actor: Actor, area_path: str, event) -> None:
@@ -373,8 +370,19 @@ def hub_of(app) -> LiveHub:
 @router.websocket("/cameras/{code}/live.ws")
 async def live(websocket: WebSocket, code: str, principal: Principal = Depends(ws_viewer)):
     app = websocket.app
-    factory, settings = app.state.session_factory, app.state.settings
     token = websocket.cookies.get(SESSION_COOKIE)
+    watch = watch_of(app)
+    subscription = await watch.join(principal.username, code)  # before the check: a change after it wakes us
+    try:
+        await _watch_live(websocket, code, principal, token, subscription)
+    finally:
+        watch.leave(subscription)
+
+
+async def _watch_live(websocket: WebSocket, code: str, principal: Principal, token: str | None,
+                      subscription: Subscription) -> None:
+    app = websocket.app
+    factory, settings = app.state.session_factory, app.state.settings
     checked = await run_in_threadpool(_check, factory, settings, token, code)
     if checked is None:
         await websocket.close(code=NOT_FOUND, reason="camera not found")
@@ -388,7 +396,7 @@ async def live(websocket: WebSocket, code: str, principal: Principal = Depends(w
     feed = hub_of(app).join(code, viewer)
     metrics.live_viewers.inc()
     recheck = functools.partial(_check, factory, settings, token, code)
-    tasks = {asyncio.create_task(_until_disconnect(websocket)), asyncio.create_task(_recheck(viewer, recheck, next_check))}
+    tasks = {asyncio.create_task(_until_disconnect(websocket)), asyncio.create_task(_recheck(viewer, recheck, next_check, subscription))}
     if viewer.queue is not None:
         tasks.add(asyncio.create_task(viewer.relay()))
     reason = "viewer left"
@@ -421,10 +429,12 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         pass
 
 
-async def _recheck(viewer: Viewer, recheck, next_check: float) -> None:
+async def _recheck(viewer: Viewer, recheck, next_check: float, subscription: Subscription) -> None:
     """Whether or not frames flow: a viewer who reads slowly on purpose must not outstay their grant."""
     while True:
-        await asyncio.sleep(max(0.0, next_check - time.monotonic()))
+        woken = await subscription.wait(next_check - time.monotonic())
+        if not woken and time.monotonic() < next_check:
+            continue
         result = await run_in_threadpool(recheck)
         if result is None:
             viewer.end(GRANT_ENDED, "access ended")

@@ -4,6 +4,7 @@ declares. A route is either ``Depends(public)`` or guarded by ``require(...)``/`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from siskamling.core.errors import Forbidden, Unauthenticated
 from siskamling.core.permissions import Permission
 from siskamling.core.scope import Principal
 from siskamling.core.security import csrf_valid
+from siskamling.core.time import utcnow
 
 SESSION_COOKIE = "siskamling_session"
 CSRF_COOKIE = "siskamling_csrf"
@@ -174,6 +176,17 @@ def principal_for_session_token(db: Session, settings: Settings, token: str | No
     if row is None or (not row.mfa_passed and accounts.needs_mfa(db_session=db, user=row.user)):
         return None
     return accounts.principal_for(db_session=db, user=row.user)
+
+
+def recheck_at(db: Session, principal: Principal, session_token: str | None, at_most_s: float) -> float:
+    """When (``time.monotonic()``) a long-lived connection checks its access again unless the
+    access watch wakes it first: the moment one of the user's grants starts or ends or the session
+    expires, at the latest ``at_most_s`` from now."""
+    now = utcnow()
+    change = accounts.next_access_change(db_session=db, user_id=principal.user_id, session_token=session_token,
+                                         after=now)
+    wait = at_most_s if change is None else min(at_most_s, (change - now).total_seconds() + 0.2)
+    return time.monotonic() + max(wait, 0.2)
 
 
 def _short_lived_principal(connection: HTTPConnection) -> Principal | None:
