@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select
@@ -67,33 +68,41 @@ def record(
     *, db_session: Session, event: AuditAction, actor: Actor, area_path: str | None = None
 ) -> AuditEvent:
     """Append one event in the caller's transaction: it commits, or vanishes, with the change."""
+    return AuditEvent(**append(db_session=db_session, entry=prepare(event=event, actor=actor, area_path=area_path)))
+
+
+def prepare(*, event: AuditAction, actor: Actor, area_path: str | None = None) -> dict[str, Any]:
+    """An entry's columns but its place in the chain, computed before the caller's write begins
+    (report intake prepares its entry outside the write lock); ``append`` links and stores it."""
+    return {
+        "occurred_at": utcnow(),
+        "action": event.action,
+        "actor_id": actor.id,
+        "actor_label": actor.label,
+        "object_type": event.object_type,
+        "object_id": event.object_id(),
+        "area_path": area_path,
+        "ip": actor.ip,
+        "data": json.loads(json.dumps(event.data(), default=str)),
+    }
+
+
+def append(*, db_session: Session, entry: dict[str, Any]) -> dict[str, Any]:
+    """Link a prepared entry to the head of the chain and insert it, in the caller's transaction;
+    returns the stored columns."""
     _lock_chain(db_session)
     # Plain statements on the session's connection, not the unit of work: an append is on every
     # write path (report intake among them), and the row is never changed afterwards.
     connection = db_session.connection()
     last = connection.execute(_LAST).first()
-    row = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
-        occurred_at=utcnow(),
-        action=event.action,
-        actor_id=actor.id,
-        actor_label=actor.label,
-        object_type=event.object_type,
-        object_id=event.object_id(),
-        area_path=area_path,
-        ip=actor.ip,
-        data=json.loads(json.dumps(event.data(), default=str)),
-        prev_hash=last.hash if last else GENESIS,
-    )
-    row.hash = compute_hash(row)
-    connection.execute(_INSERT, {c: getattr(row, c) for c in _COLUMNS})
-    return row
+    values = {**entry, "seq": (last.seq + 1) if last else 1, "prev_hash": last.hash if last else GENESIS}
+    values["hash"] = compute_hash(SimpleNamespace(**values))
+    connection.execute(_INSERT, values)
+    return values
 
 
 _LAST = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
 _INSERT = insert(AuditEvent.__table__)
-_COLUMNS = ("seq", "occurred_at", "action", "actor_id", "actor_label", "object_type", "object_id", "area_path", "ip",
-            "data", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     report_public_grid_m: float = Field(
         100, gt=0, description="the public map shows report positions snapped to a grid this coarse"
     )
+    intake_threads: int | None = Field(
+        None, ge=1, le=64, description="report intake (Open311, the city app's channel): reports one web process "
+        "handles at once, the rest waiting their turn on the event loop; unset: 1 on SQLite (the thread holding the "
+        "one write lock then has no other intake thread to compete with for the interpreter: the most reports a "
+        "second), 8 on PostgreSQL (writers do not exclude each other)"
+    )
     live_frames_per_message: int = Field(
         2, ge=1, le=4, description="live video: frames sent to a viewer in one WebSocket message (keyframes always "
         "alone); 2 halves the writes per viewer for one frame interval (67 ms at 15 fps) of delay, 1 sends each "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -22,10 +25,27 @@ from siskamling.core.security import csrf_token
 from siskamling.core.templates import templates
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Parts of the site that answer errors in a format of their own (Open311's, for one):
 # path prefix -> fn(request, status, message) -> Response. Domains register here.
 ERROR_FORMATS: dict[str, Callable[[Request, int, str], Response]] = {}
+
+
+async def run_intake(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run a plain function (database work) in a thread of the process's intake pool, of
+    ``intake_threads`` threads, instead of the general threadpool. Report intake is the hot write
+    path: on SQLite every report takes the one write lock, and the thread holding it competes for
+    the interpreter lock with every other thread of its process; with one intake thread per
+    process the lock's turns are shortest (with two processes on 2 cores: about 310 reports a
+    second against 260-300 with three threads and 245-260 with the general pool)."""
+    limiter = getattr(request.app.state, "intake_limiter", None)
+    threads = request.app.state.settings.intake_threads
+    if threads is None:
+        threads = 1 if request.app.state.engine.dialect.name == "sqlite" else 8
+    if limiter is None or limiter.total_tokens != threads:
+        limiter = request.app.state.intake_limiter = anyio.CapacityLimiter(threads)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
 
 
 def wants_json(request: Request) -> bool:

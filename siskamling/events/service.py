@@ -20,15 +20,12 @@ _INSERT = insert(Event.__table__)
 
 
 def publish(*, db_session: Session, kind: str, area_path: str, permission: Permission,
-            payload: dict[str, Any], user_id: int | None = None) -> Event:
+            payload: dict[str, Any], user_id: int | None = None) -> None:
     """An event for the holders of ``permission`` over ``area_path``; with ``user_id``, for that
     person only (whatever their permissions)."""
-    event = Event(kind=kind, area_path=area_path, permission=permission, payload=payload, created_at=utcnow(),
-                  user_id=user_id)
     # A plain INSERT (the outbox row is never changed): cheaper than the unit of work on hot paths.
     db_session.connection().execute(_INSERT, dict(kind=kind, area_path=area_path, permission=permission.value,
-                                                  payload=payload, created_at=event.created_at, user_id=user_id))
-    return event
+                                                  payload=payload, created_at=utcnow(), user_id=user_id))
 
 
 def latest_id(*, db_session: Session) -> int:

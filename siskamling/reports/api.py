@@ -17,6 +17,7 @@ from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of, client_ip, public
 from siskamling.core.errors import Invalid, NotFound, Unauthenticated
+from siskamling.core.web import run_intake
 from siskamling.reports import catalogue, channels, schemas
 from siskamling.reports import service as reports
 from siskamling.reports.models import Channel, Report, Status
@@ -239,8 +240,13 @@ def _app_actor(request: Request, client: channels.ClientRef) -> Actor:
 
 @router.post("/channels/app/reports", status_code=201, response_model=schemas.FiledOut, tags=["city app"],
              summary="The city app pushes a report (Idempotency-Key header required)")
-def app_report(data: schemas.AppReportIn, request: Request, db: SessionDep, settings: SettingsDep,
-               client: AppClient) -> JSONResponse:
+async def app_report(data: schemas.AppReportIn, request: Request, db: SessionDep, settings: SettingsDep,
+                     client: AppClient) -> JSONResponse:
+    return await run_intake(request, _app_report_filed, data, request, db, settings, client)
+
+
+def _app_report_filed(data: schemas.AppReportIn, request: Request, db: Session, settings: Settings,
+                      client: channels.ClientRef) -> JSONResponse:
     def act() -> tuple[int, dict[str, Any]]:
         filed = reports.file_report(db_session=db, settings=settings, data=new_report(data),
                                     actor=_app_actor(request, client), channel=Channel.app, client=client,
@@ -250,6 +256,7 @@ def app_report(data: schemas.AppReportIn, request: Request, db: SessionDep, sett
     status, body, replayed = channels.idempotent(db_session=db, client=client,
                                                  key=request.headers.get("idempotency-key"),
                                                  body=data.model_dump(mode="json"), act=act)
+    db.commit()  # in this thread: the write lock is not held across the hop back to the event loop
     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 

@@ -28,6 +28,7 @@ from siskamling.core.db import reader_session
 from siskamling.core.deps import SessionDep, SettingsDep, client_ip, public
 from siskamling.core.errors import DomainError, Invalid, NotFound
 from siskamling.core.time import WIB, utcnow
+from siskamling.core.web import run_intake
 from siskamling.reports import catalogue, channels
 from siskamling.reports import service as reports
 from siskamling.reports.models import CLOSED_STATUSES, OPEN_STATUSES, Category, Channel, Report, Status, Step
@@ -485,7 +486,12 @@ def _float(params: dict[str, Any], name: str) -> float | None:
 
 
 @router.post("/open311/v2/requests.{fmt}", summary="Open311: file a report (api_key required)")
-def post_request(fmt: str, request: Request, db: SessionDep, settings: SettingsDep, form: Open311Form) -> Response:
+async def post_request(fmt: str, request: Request, db: SessionDep, settings: SettingsDep,
+                       form: Open311Form) -> Response:
+    return await run_intake(request, _post_request, fmt, request, db, settings, form)
+
+
+def _post_request(fmt: str, request: Request, db: Session, settings: Settings, form: dict[str, Any]) -> Response:
     fmt = _fmt(fmt)
     params = _params(request, form)
     _jurisdiction(params, settings)
@@ -531,7 +537,9 @@ def post_request(fmt: str, request: Request, db: SessionDep, settings: SettingsD
                                                   key=request.headers["idempotency-key"], body=params, act=act)
         else:
             status, body = act()
-    db.commit()  # now, in this thread: the write lock is not held across the hop back to the event loop
+        # Now, in this thread (the write lock is not held across the hop back to the event loop), and
+        # before the reader closes (its clean-up need not happen inside the write).
+        db.commit()
     return respond(fmt, "service_requests", "request", [body], status=status)
 
 

@@ -337,20 +337,27 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         created_at=now, updated_at=now, first_action_at=None, first_action_by_id=None, resolved_at=None,
         closed_at=None, confirmed_at=None, reopen_count=0, support_count=0, photo_count=len(cleaned),
     )
-    # Intake is the hot path: the report and its first step are plain INSERTs, and the report
-    # object joins the session as already stored (every column given, so nothing is read back).
+    # Intake is the hot path. Everything that needs no lock is computed first: the report object,
+    # its first step, its clocks (the six-day rule, under the policy read above), its audit entry,
+    # and whether any camera is near. The write (on SQLite, the one lock every process shares)
+    # then holds only plain INSERTs, and the report object joins the session as already stored
+    # (every column given, so nothing is read back).
+    report = Report(**values)
+    step = dict(at=now, kind="filed", status_from=None, status_to=Status.menunggu.value, unit_from_id=None,
+                unit_to_id=unit_id, officer_id=None, actor_id=actor.id, actor_label=actor.label, by_staff=False,
+                note=None, public=True)
+    clocks = sla.deadline_rows(category=category_row, started_at=now, policy=policy, calendar=calendar)
+    entry = audit.prepare(actor=actor, area_path=place.path, event=ReportFiled(
+        ticket=values["ticket"], category=category_row.code, channel=str(channel), unit=unit_code,
+        emergency=values["emergency"]))
+    cameras_near = cameras_within(reader, settings.report_footage_radius_m, data.lat, data.lon)
+
     connection = db_session.connection()
-    report_id = connection.execute(_INSERT_REPORT, values).inserted_primary_key[0]
-    report = Report(id=report_id, **values)
+    report.id = report_id = connection.execute(_INSERT_REPORT, values).inserted_primary_key[0]
     make_transient_to_detached(report)
     db_session.add(report)
-    connection.execute(_INSERT_STEP, dict(
-        report_id=report_id, at=now, kind="filed", status_from=None, status_to=Status.menunggu.value,
-        unit_from_id=None, unit_to_id=unit_id, officer_id=None, actor_id=actor.id, actor_label=actor.label,
-        by_staff=False, note=None, public=True))
-    # Its clocks (the six-day rule) under the current deadline policy (read before the write began).
-    sla.start_deadlines(db_session=db_session, report_id=report_id, category=category_row, started_at=now,
-                        policy=policy, calendar=calendar)
+    connection.execute(_INSERT_STEP, {**step, "report_id": report_id})
+    sla.insert_deadlines(db_session=db_session, report_id=report_id, rows=clocks)
     # One flush at the end for the photos and holds (each flush is a round of the unit of work).
     db_session.autoflush = False
     try:
@@ -358,11 +365,10 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
             for n, relative, photo in saved:
                 db_session.add(Photo(report_id=report.id, number=n, path=relative, width=photo.width,
                                      height=photo.height, bytes=len(photo.data), sha256=photo.sha256))
-            hold_footage(db_session=db_session, settings=settings, report=report, actor=actor, category=category_row,
-                         reader=reader)
-            audit.record(db_session=db_session, actor=actor, area_path=report.area_path, event=ReportFiled(
-                ticket=report.ticket, category=category_row.code, channel=str(channel),
-                unit=unit_code, emergency=report.emergency))
+            if cameras_near:
+                hold_footage(db_session=db_session, settings=settings, report=report, actor=actor,
+                             category=category_row)
+            audit.append(db_session=db_session, entry=entry)
             events.publish(db_session=db_session, kind="report.emergency" if report.emergency else "report.new",
                            area_path=report.area_path, permission=Permission.report_manage,
                            payload={"ticket": report.ticket, "category": category_row.name_id,
@@ -392,22 +398,33 @@ def _camera_in_box():
 _CAMERA_IN_BOX = _camera_in_box()
 
 
+_ANY_CAMERA_IN_BOX = _CAMERA_IN_BOX.limit(1)
+
+
+def cameras_within(db_session: Session, radius_m: float, lat: float, lon: float) -> bool:
+    """Whether any camera is in the square around the point (one query, no objects): most
+    reports have none, and skip the footage search."""
+    if radius_m <= 0:
+        return False
+    lat0, lat1, lon0, lon1 = box(lat, lon, radius_m)
+    in_box = {"lat0": lat0, "lat1": lat1, "lon0": lon0, "lon1": lon1}
+    return db_session.connection().execute(_ANY_CAMERA_IN_BOX, in_box).first() is not None
+
+
 def hold_footage(*, db_session: Session, settings: Settings, report: Report, actor: Actor,
-                 category=None, reader: Session | None = None) -> list[Footage]:
+                 category=None) -> list[Footage]:
     """Cameras within the radius whose recordings cover the report's time (or that are recording
     now, for the minutes still to come) get an evidence hold on the window around it."""
     from siskamling.cameras import service as cameras
     from siskamling.cameras.models import Camera, Health, RecordingSegment
 
     radius = settings.report_footage_radius_m
-    if radius <= 0:
+    if not cameras_within(db_session, radius, report.lat, report.lon):
         return []
     window = timedelta(minutes=settings.report_footage_minutes)
     start, end = report.occurred_at - window, report.occurred_at + window
     lat0, lat1, lon0, lon1 = box(report.lat, report.lon, radius)
     in_box = {"lat0": lat0, "lat1": lat1, "lon0": lon0, "lon1": lon1}
-    if (reader or db_session).connection().execute(_CAMERA_IN_BOX.limit(1), in_box).first() is None:
-        return []  # most reports: no camera near (one query, no objects)
     near = db_session.scalars(select(Camera).where(Camera.id.in_(_CAMERA_IN_BOX)), in_box)
     category = category or report.category
     out = []

@@ -209,9 +209,18 @@ def start_deadlines(*, db_session: Session, report_id: int, category: Category, 
                     calendar: WorkCalendar | None = None, policy: Policy | None = None) -> int:
     """The report's clocks under the current policy (imported history: under its real start)."""
     policy = policy or current_policy(db_session)
-    rule = rule_for(policy, category)
     if calendar is None:
         calendar = work_calendar(db_session) if needs_calendar(policy, category) else WorkCalendar()
+    rows = deadline_rows(category=category, started_at=started_at, policy=policy, calendar=calendar)
+    insert_deadlines(db_session=db_session, report_id=report_id, rows=rows)
+    return len(rows)
+
+
+def deadline_rows(*, category: Category, started_at: datetime, policy: Policy,
+                  calendar: WorkCalendar) -> list[dict[str, Any]]:
+    """The clocks a report starting now would get, computed without the database (intake does
+    this before it takes the write lock); ``insert_deadlines`` stores them."""
+    rule = rule_for(policy, category)
     rows = []
     for kind in KINDS:
         spec = rule.get(kind)
@@ -220,12 +229,15 @@ def start_deadlines(*, db_session: Session, report_id: int, category: Category, 
         mode = Mode(spec["mode"])
         due = calendar.add(started_at, spec["days"] * DAY, mode)
         first_reminder = _reminder_at(calendar, policy.reminder_days, 0, started_at, mode, due)
-        rows.append({"report_id": report_id, "kind": kind, "policy_version": policy.version, "days": spec["days"],
+        rows.append({"kind": kind, "policy_version": policy.version, "days": spec["days"],
                      "mode": mode.value, "started_at": started_at, "due_at": due, "state": "open",
                      "reminders_sent": 0, "next_check_at": _next_check(first_reminder, due)})
+    return rows
+
+
+def insert_deadlines(*, db_session: Session, report_id: int, rows: list[dict[str, Any]]) -> None:
     if rows:
-        db_session.connection().execute(insert(Deadline.__table__), rows)
-    return len(rows)
+        db_session.connection().execute(insert(Deadline.__table__), [{**row, "report_id": report_id} for row in rows])
 
 
 def _next_check(reminder: datetime | None, due: datetime) -> datetime:
