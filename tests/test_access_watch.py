@@ -63,8 +63,42 @@ def test_the_watch_wakes_only_the_connections_a_change_concerns(app, db, monkeyp
             watch.leave(subscription)
         return woken
 
+    assert _run(scenario()) == [True, False, False]
+
+
+def _run(coroutine):
     with ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever the test session runs
-        assert pool.submit(asyncio.run, scenario()).result() == [True, False, False]
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def test_after_the_log_could_not_be_read_every_connection_checks_again(app, monkeypatch):
+    """A change made while the watch could not read the audit log would go unseen: once it can
+    read again, every connection checks its access."""
+    from sqlalchemy.exc import OperationalError
+
+    from siskamling.audit import watch as watch_module
+
+    monkeypatch.setattr(watch_module, "POLL_S", 0.1)
+    monkeypatch.setattr(watch_module, "READY_WAIT_S", 0.5)
+    looks = {"n": 0}
+    real = watch_module.access_changes_since
+
+    def flaky(db, seq):
+        looks["n"] += 1
+        if looks["n"] <= 2:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return real(db, seq)
+
+    monkeypatch.setattr(watch_module, "access_changes_since", flaky)
+    watch = AccessWatch(app.state.session_factory)
+
+    async def scenario():
+        subscription = await watch.join("bob", "CAM-1")
+        woken = await subscription.wait(5)
+        watch.leave(subscription)
+        return woken
+
+    assert _run(scenario()) is True and looks["n"] >= 3
 
 
 def _revoke(db, username):

@@ -7,15 +7,17 @@ account, a camera's new sharing, an area import), and audit appends are serialis
 ``POLL_S`` while anyone is connected (one indexed query for the whole process, however many
 connections) and wakes the connections each new entry concerns: the user it names (a logout, a
 grant), the viewers of the camera it names, or everyone (an area import). Those check their own
-access again; nobody else does. A connection still checks at the exact moment a grant or its
-session ends, and at a long safety interval for changes made outside the application (a hand
-edit of the database).
+access again (spread over a second, so that a change concerning everyone does not bring every
+check at once); nobody else does. When the log could not be read for a while, everyone checks
+once it can. A connection still checks at the exact moment a grant or its session ends, and at
+a long safety interval for changes made outside the application (a hand edit of the database).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -23,11 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from siskamling.audit.events import AuditAction
 from siskamling.audit.models import AuditEvent
-from siskamling.core.db import session_scope
+from siskamling.core.db import READ_ONLY, session_scope
 
 log = logging.getLogger(__name__)
 POLL_S = 3.0
 READY_WAIT_S = 10.0
+WAKE_SPREAD_S = 1.0
 
 
 def _access_actions() -> list[str]:
@@ -92,6 +95,8 @@ class Subscription:
                 pass
         woken = self.woken.is_set()
         self.woken.clear()
+        if woken:  # a change that concerns everyone (an area import) must not bring every check at once
+            await asyncio.sleep(random.uniform(0, WAKE_SPREAD_S))
         return woken
 
 
@@ -127,6 +132,8 @@ class AccessWatch:
 
         def look() -> tuple[int, list[Change]]:
             with session_scope(self.factory) as db:
+                # A read: on SQLite, without the write lock every writer queues for.
+                db.connection(execution_options={READ_ONLY: True})
                 return access_changes_since(db, seq)
 
         self._seq, changes = await run_in_threadpool(look)
@@ -137,12 +144,19 @@ class AccessWatch:
 
     async def _run(self) -> None:
         self._seq = None
+        lost = False  # a look failed: changes meanwhile may be unseen
         while self._subscriptions:
             try:
                 await self._look()
-                self._ready.set()
             except Exception:  # noqa: BLE001 - a database hiccup: the next look catches up
                 log.warning("access watch could not read the audit log", exc_info=True)
+                lost = True
+            else:
+                if lost:  # whatever changed while the log could not be read: everyone checks again
+                    for subscription in self._subscriptions:
+                        subscription.woken.set()
+                    lost = False
+                self._ready.set()
             await asyncio.sleep(POLL_S)
 
 

@@ -45,6 +45,7 @@ RECHECK_S = 900.0  # a safety net: access is checked again when the audit log sa
 # (audit.watch, within seconds) and exactly when a grant or the session ends
 MAX_BUFFER = 4 * 1024 * 1024  # bytes queued in a viewer's socket before they skip to the next keyframe
 WAIT_FOR_VIDEO_S = 10.0
+RETRY_S = 5.0  # a re-check that failed (the database busy or away) is tried again this soon
 MAX_HOLD_S = 0.25  # a frame held for the next message goes alone after this long (a camera paused)
 # Close codes the page understands (4000-4999 are the application's own).
 RESTART, NOT_FOUND, NO_VIDEO, GRANT_ENDED = 4000, 4404, 4503, 4403
@@ -435,7 +436,12 @@ async def _recheck(viewer: Viewer, recheck, next_check: float, subscription: Sub
         woken = await subscription.wait(next_check - time.monotonic())
         if not woken and time.monotonic() < next_check:
             continue
-        result = await run_in_threadpool(recheck)
+        try:
+            result = await run_in_threadpool(recheck)
+        except Exception:  # noqa: BLE001 - the database did not answer: the view goes on, and asks again soon
+            log.warning("could not check a live viewer's access again", exc_info=True)
+            next_check = time.monotonic() + RETRY_S
+            continue
         if result is None:
             viewer.end(GRANT_ENDED, "access ended")
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from fastapi import APIRouter, Depends, Request
@@ -16,8 +17,10 @@ from siskamling.core.errors import Unauthenticated
 from siskamling.core.scope import Principal
 from siskamling.events import service as events
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 POLL_S = 1.0
+RETRY_S = 5.0  # a re-check that failed is tried again this soon
 RECHECK_S = 900.0  # a safety net: woken by the access watch, and when a grant or the session ends
 RESUME_WINDOW = 100  # events a reconnecting stream may catch up on
 LOOK_BACK = 50  # ids re-read each poll: commits out of id order on PostgreSQL
@@ -49,11 +52,14 @@ async def stream(request: Request, principal: Principal = Depends(stream_viewer)
     token = request.cookies.get(SESSION_COOKIE)
     watch = watch_of(request.app)
     subscription = await watch.join(principal.username)  # before the check below: a change after it wakes us
-    principal, recheck = await run_in_threadpool(_principal_now, factory, settings, token)
-    if principal is None:
+    try:
+        principal, recheck = await run_in_threadpool(_principal_now, factory, settings, token)
+        if principal is None:
+            raise Unauthenticated("Please log in")
+        newest = await run_in_threadpool(_start_id, factory)
+    except BaseException:
         watch.leave(subscription)
-        raise Unauthenticated("Please log in")
-    newest = await run_in_threadpool(_start_id, factory)
+        raise
     last_event = request.headers.get("last-event-id")
     # A reconnecting browser resumes where it was, but not further back than a short window.
     after = max(int(last_event), newest - RESUME_WINDOW) if last_event and last_event.isdigit() else newest
@@ -79,7 +85,12 @@ async def stream(request: Request, principal: Principal = Depends(stream_viewer)
                     for old in [i for i in seen if i <= low]:
                         del seen[old]
                 if await subscription.wait(POLL_S) or time.monotonic() > recheck:
-                    principal, recheck = await run_in_threadpool(_principal_now, factory, settings, token)
+                    try:
+                        principal, recheck = await run_in_threadpool(_principal_now, factory, settings, token)
+                    except Exception:  # noqa: BLE001 - the database did not answer: keep the stream, ask again soon
+                        log.warning("could not check an event stream's access again", exc_info=True)
+                        recheck = time.monotonic() + RETRY_S
+                        continue
                     if principal is None:
                         return
         finally:

@@ -11,10 +11,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from siskamling.accounts import service as accounts
 from siskamling.audit.service import Actor
 from siskamling.core.config import Settings
+from siskamling.core.db import reader_session
 from siskamling.core.deps import CurrentUser, SessionDep, SettingsDep, actor_of, client_ip, public
 from siskamling.core.errors import Invalid, NotFound, Unauthenticated
 from siskamling.core.web import run_intake
@@ -34,8 +36,13 @@ StaffDep = Annotated[reports.Staff, Depends(staff_dep)]
 
 
 def app_client(request: Request, db: SessionDep) -> channels.ClientRef:
-    """Guard for the city app's channel: its api key in ``X-Api-Key``."""
-    client = channels.resolve(db_session=db, key=request.headers.get("x-api-key"))
+    """Guard for the city app's channel: its api key in ``X-Api-Key``. Read outside the request's
+    write transaction and not held: a report then waits for its turn at intake without holding
+    SQLite's write lock or a PostgreSQL connection. The routes that write mark the client used."""
+    with reader_session(request.app.state.engine, db) as reader:
+        client = channels.resolve(db_session=reader, key=request.headers.get("x-api-key"), touch_now=False)
+    if db.in_transaction():
+        db.commit()  # the reader was the request's own session (PostgreSQL): end its read now
     if client is None:
         raise Unauthenticated("A valid X-Api-Key header is required")
     return client
@@ -242,21 +249,27 @@ def _app_actor(request: Request, client: channels.ClientRef) -> Actor:
              summary="The city app pushes a report (Idempotency-Key header required)")
 async def app_report(data: schemas.AppReportIn, request: Request, db: SessionDep, settings: SettingsDep,
                      client: AppClient) -> JSONResponse:
-    return await run_intake(request, _app_report_filed, data, request, db, settings, client)
+    # Photos are decoded and re-encoded first, in the general threadpool: not in the intake's
+    # few threads, where five large photos would hold up every other report of the process.
+    cleaned = (await run_in_threadpool(reports.clean_photos, settings, decode_photos(data.photos))
+               if data.photos else [])
+    return await run_intake(request, _app_report_filed, data, request, db, settings, client, cleaned)
 
 
 def _app_report_filed(data: schemas.AppReportIn, request: Request, db: Session, settings: Settings,
-                      client: channels.ClientRef) -> JSONResponse:
-    def act() -> tuple[int, dict[str, Any]]:
-        filed = reports.file_report(db_session=db, settings=settings, data=new_report(data),
-                                    actor=_app_actor(request, client), channel=Channel.app, client=client,
-                                    photo_files=decode_photos(data.photos))
-        return 201, filed_out(request, db, settings, filed).model_dump(mode="json")
+                      client: channels.ClientRef, cleaned: list) -> JSONResponse:
+    with reader_session(request.app.state.engine, db) as reader:
+        def act() -> tuple[int, dict[str, Any]]:
+            filed = reports.file_report(db_session=db, settings=settings, data=new_report(data),
+                                        actor=_app_actor(request, client), channel=Channel.app, client=client,
+                                        cleaned_photos=cleaned, reader=reader)
+            channels.touch(db_session=db, client=client)
+            return 201, filed_out(request, db, settings, filed).model_dump(mode="json")
 
-    status, body, replayed = channels.idempotent(db_session=db, client=client,
-                                                 key=request.headers.get("idempotency-key"),
-                                                 body=data.model_dump(mode="json"), act=act)
-    db.commit()  # in this thread: the write lock is not held across the hop back to the event loop
+        status, body, replayed = channels.idempotent(db_session=db, client=client,
+                                                     key=request.headers.get("idempotency-key"),
+                                                     body=data.model_dump(mode="json"), act=act)
+        db.commit()  # in this thread: the write lock is not held across the hop back to the event loop
     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 
@@ -288,6 +301,7 @@ def app_update(external_id: str, data: schemas.AppUpdateIn, request: Request, db
             reports.dispute(db_session=db, report=report, reason=data.note or "", actor=actor)
         else:
             reports.comment(db_session=db, staff=None, report=report, note=data.note or "", actor=actor, public=True)
+        channels.touch(db_session=db, client=client)
         return 200, report_out(request, db, None, report, with_history=True).model_dump(mode="json")
 
     status, body, replayed = channels.idempotent(db_session=db, client=client,

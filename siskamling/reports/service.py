@@ -282,27 +282,33 @@ def _validate(data: NewReport, require_description: bool) -> None:
         raise Invalid("media_url must be an http(s) address")
 
 
+def clean_photos(settings: Settings, photo_files: list[tuple[str, bytes]]) -> list[photos.CleanPhoto]:
+    """Uploaded photos checked and re-encoded without their metadata (a caller may do this before
+    it queues for intake: ``file_report(cleaned_photos=…)``)."""
+    if len(photo_files) > photos.MAX_PHOTOS:
+        raise Invalid("At most %(n)s photos per report", n=photos.MAX_PHOTOS)
+    max_bytes = int(settings.report_photo_max_mb * 1_000_000)
+    return [photos.clean(raw, max_bytes=max_bytes, name=name) for name, raw in photo_files]
+
+
 def file_report(*, db_session: Session, settings: Settings, data: NewReport, actor: Actor,
                 reporter: Principal | None = None, channel: Channel = Channel.web,
                 client: channels.ClientRef | None = None, photo_files: list[tuple[str, bytes]] | None = None,
                 now: datetime | None = None, require_description: bool = True,
-                reader: Session | None = None) -> Filed:
+                reader: Session | None = None, cleaned_photos: list[photos.CleanPhoto] | None = None) -> Filed:
     """Checks everything first, then stores the report, its photos, its first step, the evidence
     holds on nearby footage, the audit entry and the operators' alert, in the caller's transaction.
     Photos are written to disk (fsynced) before the transaction commits and removed if it fails.
 
     ``reader`` (``core.db.reader_session``), when given, does the lookups (category, place, route,
     ticket, cameras nearby) outside the write transaction, so that on SQLite the write lock is held
-    only for the inserts: the intake routes pass one."""
+    only for the inserts: the intake routes pass one. ``cleaned_photos`` (``clean_photos``) are
+    photos already checked and re-encoded, instead of ``photo_files``."""
     reader = reader or db_session
     _validate(data, require_description)
     category_row = catalogue.category(db_session=reader, code=(data.category or "").strip())
     answers = catalogue.check_answers(category_row, data.attributes or {})
-    photo_files = photo_files or []
-    if len(photo_files) > photos.MAX_PHOTOS:
-        raise Invalid("At most %(n)s photos per report", n=photos.MAX_PHOTOS)
-    max_bytes = int(settings.report_photo_max_mb * 1_000_000)
-    cleaned = [photos.clean(raw, max_bytes=max_bytes, name=name) for name, raw in photo_files]
+    cleaned = cleaned_photos if cleaned_photos is not None else clean_photos(settings, photo_files or [])
     place = _locate(reader, settings, data)
     now = now or utcnow()
     occurred = data.occurred_at or now
