@@ -103,6 +103,16 @@ def load_base(session: Session, settings: Settings, folder: Path) -> None:
             accounts.install_totp_secret(settings=settings, user=user, secret=TOTP_SECRETS[username])
 
 
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Each test starts without the rows other tests' (rolled back) transactions left in the
+    process's short-lived caches (core.cache)."""
+    from siskamling.core import cache
+
+    cache.clear_all()
+    yield
+
+
 @pytest.fixture
 def db(engine) -> Session:
     connection = engine.connect()

@@ -483,6 +483,34 @@ def test_a_disabled_client_key_is_refused(api, db, desk):
     assert count(db) == before
 
 
+def test_a_key_disabled_through_another_process_is_refused_within_seconds(api, db, desk, monkeypatch):
+    """Intake keeps a client's key a few seconds per process (core.cache): a change made by
+    another process (here: straight in the database, nothing cleared) counts after that."""
+    import time
+
+    from sqlalchemy import update
+
+    from siskamling.reports.models import IntakeClient
+
+    monkeypatch.setattr(channels._recent_keys, "ttl_s", 0.5)
+    valid(api.post(f"{API}/requests.json", data=form(desk, db)), "spec/post-response.json", 201)
+    db.execute(update(IntakeClient).where(IntakeClient.id == desk.client.id).values(active=False))
+    db.commit()
+    time.sleep(0.6)
+    refused(api.post(f"{API}/requests.json", data=form(desk, db)), 403, "api_key")
+
+
+def test_a_category_turned_off_here_is_refused_at_once(api, db, desk):
+    valid(api.post(f"{API}/requests.json", data=form(desk, db)), "spec/post-response.json", 201)
+    sampah = catalogue.category(db_session=db, code="sampah")
+    catalogue.save_category(db_session=db, data={"code": "sampah", "name_id": sampah.name_id, "active": False},
+                            actor=ACTOR)
+    db.commit()
+    before = count(db)
+    refused(api.post(f"{API}/requests.json", data=form(desk, db)), 400, "sampah")
+    assert count(db) == before
+
+
 def test_empty_optional_fields_are_absent_and_the_reporter_stays_anonymous(api, db, desk):
     data = form(desk, db, service_code="pohon_tumbang", jurisdiction_id="", address_string="", email="", phone="",
                 first_name="", last_name="", account_id="", media_url="", device_id="",

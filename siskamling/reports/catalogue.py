@@ -3,6 +3,7 @@ routing rules. Admins configure it; a fresh deployment starts with Jakarta's usu
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from siskamling.audit import service as audit
 from siskamling.audit.events import CatalogueChanged
 from siskamling.audit.service import Actor
+from siskamling.core import cache
 from siskamling.core.errors import Invalid, NotFound
 from siskamling.reports.models import Category, RoutingRule, Unit, UnitMember
 
@@ -174,6 +176,24 @@ def category(*, db_session: Session, code: str, active_only: bool = True) -> Cat
     return row
 
 
+_recent_categories = cache.Recent()
+
+
+def intake_category(*, db_session: Session, code: str) -> Category:
+    """``category`` for report intake: an active category, as a copy kept a few seconds by the
+    process (``core.cache``), detached from any session (its columns only)."""
+    def load() -> Category | None:
+        row = db_session.scalar(_BY_CODE, {"code": code})
+        if row is None:
+            return None
+        return Category(**{c.key: copy.deepcopy(getattr(row, c.key)) for c in Category.__mapper__.column_attrs})
+
+    row = _recent_categories.get((cache.db_key(db_session), code), load)
+    if row is None or not row.active:
+        raise NotFound("Unknown category: %(code)s", code=code)
+    return row
+
+
 def save_category(*, db_session: Session, data: dict[str, Any], actor: Actor) -> Category:
     code = str(data.get("code") or "").strip()
     if not CODE_RE.match(code):
@@ -198,6 +218,7 @@ def save_category(*, db_session: Session, data: dict[str, Any], actor: Actor) ->
     unit_code = data.get("default_unit")
     row.default_unit = unit(db_session=db_session, code=unit_code) if unit_code else None
     db_session.flush()
+    cache.clear_all()
     audit.record(db_session=db_session, actor=actor, event=CatalogueChanged(kind="category", name=code, change=change))
     return row
 
@@ -216,6 +237,7 @@ def seed_defaults(db_session: Session) -> int:
         ))
         added += 1
     db_session.flush()
+    cache.clear_all()
     return added
 
 
@@ -244,6 +266,7 @@ def save_unit(*, db_session: Session, code: str, name: str, kind: str, area_path
         db_session.add(row)
     row.name, row.kind, row.area_path = name, (kind or "lainnya").strip()[:40], area_path
     db_session.flush()
+    cache.clear_all()
     audit.record(db_session=db_session, actor=actor, area_path=area_path,
                  event=CatalogueChanged(kind="unit", name=code, change=change))
     return row
@@ -256,6 +279,7 @@ def add_member(*, db_session: Session, unit_row: Unit, user_id: int, is_head: bo
         db_session.add(row)
     row.is_head = is_head
     db_session.flush()
+    cache.clear_all()
     audit.record(db_session=db_session, actor=actor, area_path=unit_row.area_path,
                  event=CatalogueChanged(kind="member", name=f"{unit_row.code}:{user_id}", change="created"))
     return row
@@ -273,6 +297,7 @@ def set_rule(*, db_session: Session, category_row: Category | None, area_path: s
     row.unit_id = unit_row.id
     db_session.flush()
     name = f"{category_row.code if category_row else '*'}@{area_path}"
+    cache.clear_all()
     audit.record(db_session=db_session, actor=actor, area_path=area_path,
                  event=CatalogueChanged(kind="rule", name=name, change="created"))
     return row
@@ -297,6 +322,22 @@ def route_unit_id(*, db_session: Session, category_row: Category, area_path: str
     if rules:
         return min(rules, key=lambda r: (r.category_id is None, -len(r.area_path))).unit_id
     return category_row.default_unit_id
+
+
+_recent_routes = cache.Recent()
+_UNIT_CODE = select(Unit.code).where(Unit.id == bindparam("id"))
+
+
+def intake_route(*, db_session: Session, category_row: Category, area_path: str) -> tuple[int | None, str | None]:
+    """(id, code) of the unit a new report goes to (``route_unit_id``), kept a few seconds by the
+    process (``core.cache``)."""
+    def load() -> tuple[int | None, str | None]:
+        unit_id = route_unit_id(db_session=db_session, category_row=category_row, area_path=area_path)
+        code = db_session.connection().scalar(_UNIT_CODE, {"id": unit_id}) if unit_id is not None else None
+        return unit_id, code
+
+    key = (cache.db_key(db_session), category_row.id, category_row.default_unit_id, area_path)
+    return _recent_routes.get(key, load)
 
 
 def route(*, db_session: Session, category_row: Category, area_path: str) -> Unit | None:

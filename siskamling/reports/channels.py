@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from siskamling.audit import service as audit
 from siskamling.audit.events import CatalogueChanged
 from siskamling.audit.service import Actor
+from siskamling.core import cache
 from siskamling.core.config import Settings
 from siskamling.core.errors import Conflict, Invalid, NotFound
 from siskamling.core.security import SecretBox, new_token, sha256_hex
@@ -43,6 +44,7 @@ def create_client(*, db_session: Session, settings: Settings, name: str, webhook
                           webhook_secret_enc=SecretBox(settings.secret_key).seal(secret) if secret else None)
     db_session.add(client)
     db_session.flush()
+    cache.clear_all()
     audit.record(db_session=db_session, actor=actor, event=CatalogueChanged(kind="client", name=name, change="created"))
     return client, key, secret
 
@@ -65,15 +67,29 @@ _BY_KEY_HASH = select(IntakeClient.id, IntakeClient.name, IntakeClient.active, I
 _TOUCH = update(IntakeClient).where(IntakeClient.id == bindparam("client_id")).values(last_used_at=bindparam("now"))
 
 
+_recent_keys = cache.Recent()
+_touched: dict[int, datetime] = {}  # client id -> when this process last wrote its "last used"
+
+
 def resolve(*, db_session: Session, key: str | None, touch_now: bool = True) -> ClientRef | None:
-    """The active client holding this key. Its "last used" time is updated once a minute, not on
-    every request: here, or (``touch_now=False``, when ``db_session`` is a reader) by ``touch``."""
+    """The active client holding this key (read at most every few seconds per process: a client
+    disabled elsewhere is refused within ``core.cache.TTL_S``). Its "last used" time is updated
+    once a minute, not on every request: here, or (``touch_now=False``, when ``db_session`` is a
+    reader) by ``touch``."""
     if not key:
         return None
-    row = db_session.connection().execute(_BY_KEY_HASH, {"key_hash": sha256_hex(key.strip())}).first()
-    if row is None or not row.active:
+    key_hash = sha256_hex(key.strip())
+
+    def load():
+        row = db_session.connection().execute(_BY_KEY_HASH, {"key_hash": key_hash}).first()
+        return (row.id, row.name, row.active, row.last_used_at) if row is not None else None
+
+    found = _recent_keys.get((cache.db_key(db_session), key_hash), load)
+    if found is None or not found[2]:
         return None
-    client = ClientRef(row.id, row.name, row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_EVERY)
+    client_id, name, _active, last_used = found
+    last_used = max(filter(None, (last_used, _touched.get(client_id))), default=None)
+    client = ClientRef(client_id, name, last_used is None or utcnow() - last_used > LAST_USED_EVERY)
     if touch_now:
         touch(db_session=db_session, client=client)
     return client
@@ -81,7 +97,9 @@ def resolve(*, db_session: Session, key: str | None, touch_now: bool = True) -> 
 
 def touch(*, db_session: Session, client: ClientRef) -> None:
     if client.stale:
-        db_session.connection().execute(_TOUCH, {"client_id": client.id, "now": utcnow()})
+        now = utcnow()
+        db_session.connection().execute(_TOUCH, {"client_id": client.id, "now": now})
+        _touched[client.id] = now
 
 
 def set_active(*, db_session: Session, name: str, active: bool, actor: Actor) -> IntakeClient:
@@ -89,6 +107,7 @@ def set_active(*, db_session: Session, name: str, active: bool, actor: Actor) ->
     if client is None:
         raise NotFound("Unknown client: %(name)s", name=name)
     client.active = active
+    cache.clear_all()
     audit.record(db_session=db_session, actor=actor, event=CatalogueChanged(
         kind="client", name=name, change="enabled" if active else "disabled"))
     return client

@@ -502,7 +502,7 @@ def _post_request(fmt: str, request: Request, db: Session, settings: Settings, f
         if not params.get("service_code"):
             raise Open311Error(400, "service_code is required")
         try:  # first, so an unknown service_code is what the client hears of, whatever else is wrong
-            catalogue.category(db_session=reader, code=str(params["service_code"]).strip())
+            catalogue.intake_category(db_session=reader, code=str(params["service_code"]).strip())
         except NotFound:
             raise Open311Error(400, "service_code %(code)s not found", code=params["service_code"]) from None
         lat, lon = _float(params, "lat"), _float(params, "long")

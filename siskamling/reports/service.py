@@ -211,7 +211,6 @@ class Filed:
 
 _INSERT_REPORT = insert(Report.__table__)
 _INSERT_STEP = insert(Step.__table__)
-_UNIT_CODE = select(Unit.code).where(Unit.id == bindparam("id"))
 _TICKET_TAKEN = select(Report.id).where(Report.ticket == bindparam("ticket"))
 
 
@@ -306,7 +305,7 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
     photos already checked and re-encoded, instead of ``photo_files``."""
     reader = reader or db_session
     _validate(data, require_description)
-    category_row = catalogue.category(db_session=reader, code=(data.category or "").strip())
+    category_row = catalogue.intake_category(db_session=reader, code=(data.category or "").strip())
     answers = catalogue.check_answers(category_row, data.attributes or {})
     cleaned = cleaned_photos if cleaned_photos is not None else clean_photos(settings, photo_files or [])
     place = _locate(reader, settings, data)
@@ -322,8 +321,7 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
         if existing is not None:
             raise Conflict("A report with external id %(id)s was already received (ticket %(ticket)s)",
                            id=data.external_id, ticket=existing.ticket)
-    unit_id = catalogue.route_unit_id(db_session=reader, category_row=category_row, area_path=place.path)
-    unit_code = reader.connection().scalar(_UNIT_CODE, {"id": unit_id}) if unit_id is not None else None
+    unit_id, unit_code = catalogue.intake_route(db_session=reader, category_row=category_row, area_path=place.path)
     policy = sla.current_policy(reader)
     calendar = sla.work_calendar(reader) if sla.needs_calendar(policy, category_row) else sla.WorkCalendar()
     key = secrets.token_urlsafe(18)

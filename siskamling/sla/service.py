@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from siskamling.audit import service as audit
 from siskamling.audit.events import SlaBreached, SlaPolicyChanged
 from siskamling.audit.service import Actor
+from siskamling.core import cache
 from siskamling.core.errors import Invalid
 from siskamling.core.permissions import Permission
 from siskamling.core.time import utcnow
@@ -51,18 +52,31 @@ SWEEP_BATCH = 2000
 
 _LATEST = select(Policy.id, Policy.version, Policy.created_at).order_by(Policy.version.desc()).limit(1)
 _snapshots: dict[tuple, Policy] = {}
+_recent_latest = cache.Recent()  # which version is the newest: read at most every few seconds per process
 
 
 def current_policy(db_session: Session) -> Policy:
     """The newest version, as an unattached copy for reading. Versions never change once saved,
-    so each process keeps the copy: every intake reads one small row, not the whole policy."""
-    row = db_session.connection().execute(_LATEST).first()
-    if row is None:  # the migration seeds version 1; this is the same, unsaved
-        return Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
-    key = (str(db_session.get_bind().engine.url), row.id, row.version, row.created_at)
+    so each process keeps the copy; which version is the newest it reads at most every few
+    seconds (``core.cache``: a new version reaches the other processes within ``TTL_S``)."""
+    db_key = cache.db_key(db_session)
+    row = _recent_latest.get(db_key, lambda: db_session.connection().execute(_LATEST).first())
+    snapshot = _snapshot(db_session, db_key, row) if row else None
+    if row and snapshot is None:  # the version this process kept was never committed: read again
+        _recent_latest.forget(db_key)
+        row = db_session.connection().execute(_LATEST).first()
+        snapshot = _snapshot(db_session, db_key, row) if row else None
+    # None: the migration seeds version 1; this is the same, unsaved
+    return snapshot or Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
+
+
+def _snapshot(db_session: Session, db_key: str, row) -> Policy | None:
+    key = (db_key, row.id, row.version, row.created_at)
     snapshot = _snapshots.get(key)
     if snapshot is None:
         full = db_session.get(Policy, row.id)
+        if full is None:
+            return None
         snapshot = Policy(id=full.id, version=full.version, rules=copy.deepcopy(full.rules),
                           pause_statuses=list(full.pause_statuses or []), handover=full.handover,
                           reminder_days=list(full.reminder_days or []), tkd=dict(full.tkd or {}), note=full.note,
@@ -168,6 +182,7 @@ def save_policy(*, db_session: Session, data: dict[str, Any], actor: Actor, note
     policy = Policy(version=latest + 1, created_by=actor.label, note=(note or "").strip() or None, **clean)
     db_session.add(policy)
     db_session.flush()
+    cache.clear_all()
     audit.record(db_session=db_session, actor=actor, event=SlaPolicyChanged(version=policy.version,
                                                                            note=policy.note))
     return policy
