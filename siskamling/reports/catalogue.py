@@ -188,7 +188,7 @@ def intake_category(*, db_session: Session, code: str) -> Category:
             return None
         return Category(**{c.key: copy.deepcopy(getattr(row, c.key)) for c in Category.__mapper__.column_attrs})
 
-    row = _recent_categories.get((cache.db_key(db_session), code), load)
+    row = _recent_categories.get((cache.db_key(db_session), code), load, db_session) if CODE_RE.match(code) else None
     if row is None or not row.active:
         raise NotFound("Unknown category: %(code)s", code=code)
     return row
@@ -218,7 +218,7 @@ def save_category(*, db_session: Session, data: dict[str, Any], actor: Actor) ->
     unit_code = data.get("default_unit")
     row.default_unit = unit(db_session=db_session, code=unit_code) if unit_code else None
     db_session.flush()
-    cache.clear_all()
+    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, event=CatalogueChanged(kind="category", name=code, change=change))
     return row
 
@@ -237,7 +237,7 @@ def seed_defaults(db_session: Session) -> int:
         ))
         added += 1
     db_session.flush()
-    cache.clear_all()
+    cache.changed(db_session)
     return added
 
 
@@ -266,7 +266,7 @@ def save_unit(*, db_session: Session, code: str, name: str, kind: str, area_path
         db_session.add(row)
     row.name, row.kind, row.area_path = name, (kind or "lainnya").strip()[:40], area_path
     db_session.flush()
-    cache.clear_all()
+    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, area_path=area_path,
                  event=CatalogueChanged(kind="unit", name=code, change=change))
     return row
@@ -279,7 +279,7 @@ def add_member(*, db_session: Session, unit_row: Unit, user_id: int, is_head: bo
         db_session.add(row)
     row.is_head = is_head
     db_session.flush()
-    cache.clear_all()
+    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, area_path=unit_row.area_path,
                  event=CatalogueChanged(kind="member", name=f"{unit_row.code}:{user_id}", change="created"))
     return row
@@ -297,7 +297,7 @@ def set_rule(*, db_session: Session, category_row: Category | None, area_path: s
     row.unit_id = unit_row.id
     db_session.flush()
     name = f"{category_row.code if category_row else '*'}@{area_path}"
-    cache.clear_all()
+    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, area_path=area_path,
                  event=CatalogueChanged(kind="rule", name=name, change="created"))
     return row
@@ -337,7 +337,7 @@ def intake_route(*, db_session: Session, category_row: Category, area_path: str)
         return unit_id, code
 
     key = (cache.db_key(db_session), category_row.id, category_row.default_unit_id, area_path)
-    return _recent_routes.get(key, load)
+    return _recent_routes.get(key, load, db_session)
 
 
 def route(*, db_session: Session, category_row: Category, area_path: str) -> Unit | None:

@@ -44,7 +44,7 @@ def create_client(*, db_session: Session, settings: Settings, name: str, webhook
                           webhook_secret_enc=SecretBox(settings.secret_key).seal(secret) if secret else None)
     db_session.add(client)
     db_session.flush()
-    cache.clear_all()
+    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, event=CatalogueChanged(kind="client", name=name, change="created"))
     return client, key, secret
 
@@ -84,7 +84,7 @@ def resolve(*, db_session: Session, key: str | None, touch_now: bool = True) -> 
         row = db_session.connection().execute(_BY_KEY_HASH, {"key_hash": key_hash}).first()
         return (row.id, row.name, row.active, row.last_used_at) if row is not None else None
 
-    found = _recent_keys.get((cache.db_key(db_session), key_hash), load)
+    found = _recent_keys.get((cache.db_key(db_session), key_hash), load, db_session)
     if found is None or not found[2]:
         return None
     client_id, name, _active, last_used = found
@@ -99,7 +99,7 @@ def touch(*, db_session: Session, client: ClientRef) -> None:
     if client.stale:
         now = utcnow()
         db_session.connection().execute(_TOUCH, {"client_id": client.id, "now": now})
-        _touched[client.id] = now
+        cache.on_commit(db_session, lambda: _touched.__setitem__(client.id, now))
 
 
 def set_active(*, db_session: Session, name: str, active: bool, actor: Actor) -> IntakeClient:
@@ -107,7 +107,7 @@ def set_active(*, db_session: Session, name: str, active: bool, actor: Actor) ->
     if client is None:
         raise NotFound("Unknown client: %(name)s", name=name)
     client.active = active
-    cache.clear_all()
+    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, event=CatalogueChanged(
         kind="client", name=name, change="enabled" if active else "disabled"))
     return client

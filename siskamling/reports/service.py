@@ -322,7 +322,7 @@ def file_report(*, db_session: Session, settings: Settings, data: NewReport, act
             raise Conflict("A report with external id %(id)s was already received (ticket %(ticket)s)",
                            id=data.external_id, ticket=existing.ticket)
     unit_id, unit_code = catalogue.intake_route(db_session=reader, category_row=category_row, area_path=place.path)
-    policy = sla.current_policy(reader)
+    policy = sla.current_policy(reader, recent=True)
     calendar = sla.work_calendar(reader) if sla.needs_calendar(policy, category_row) else sla.WorkCalendar()
     key = secrets.token_urlsafe(18)
     named = reporter is not None and not data.anonymous

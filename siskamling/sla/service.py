@@ -55,16 +55,21 @@ _snapshots: dict[tuple, Policy] = {}
 _recent_latest = cache.Recent()  # which version is the newest: read at most every few seconds per process
 
 
-def current_policy(db_session: Session) -> Policy:
+def current_policy(db_session: Session, recent: bool = False) -> Policy:
     """The newest version, as an unattached copy for reading. Versions never change once saved,
-    so each process keeps the copy; which version is the newest it reads at most every few
-    seconds (``core.cache``: a new version reaches the other processes within ``TTL_S``)."""
+    so each process keeps the copy. ``recent`` (report intake): which version is the newest is
+    read at most every few seconds (``core.cache``: a new version reaches the other processes
+    within ``TTL_S``); pages, sweeps and the ledger read it each time."""
     db_key = cache.db_key(db_session)
-    row = _recent_latest.get(db_key, lambda: db_session.connection().execute(_LATEST).first())
+
+    def latest():
+        return db_session.connection().execute(_LATEST).first()
+
+    row = _recent_latest.get(db_key, latest, db_session) if recent else latest()
     snapshot = _snapshot(db_session, db_key, row) if row else None
     if row and snapshot is None:  # the version this process kept was never committed: read again
         _recent_latest.forget(db_key)
-        row = db_session.connection().execute(_LATEST).first()
+        row = latest()
         snapshot = _snapshot(db_session, db_key, row) if row else None
     # None: the migration seeds version 1; this is the same, unsaved
     return snapshot or Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
@@ -81,6 +86,8 @@ def _snapshot(db_session: Session, db_key: str, row) -> Policy | None:
                           pause_statuses=list(full.pause_statuses or []), handover=full.handover,
                           reminder_days=list(full.reminder_days or []), tkd=dict(full.tkd or {}), note=full.note,
                           created_at=full.created_at, created_by=full.created_by)
+        if db_session.info.get(cache.CHANGED):
+            return snapshot  # a version this transaction saved: not for others until it commits
         if len(_snapshots) > 64:
             _snapshots.clear()
         _snapshots[key] = snapshot
@@ -182,7 +189,7 @@ def save_policy(*, db_session: Session, data: dict[str, Any], actor: Actor, note
     policy = Policy(version=latest + 1, created_by=actor.label, note=(note or "").strip() or None, **clean)
     db_session.add(policy)
     db_session.flush()
-    cache.clear_all()
+    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, event=SlaPolicyChanged(version=policy.version,
                                                                            note=policy.note))
     return policy
