@@ -64,3 +64,31 @@ def test_the_page_listens_for_events_when_logged_in(login_as, client):
 
     assert html(login_as("alice").get("/")).select_one("script[src='/static/js/events.js']") is not None
     assert html(client.get("/login")).select_one("script[src='/static/js/events.js']") is None
+
+
+def test_an_open_event_stream_reads_without_the_write_lock(tmp_path):
+    """Every open dashboard polls for events once a second: on SQLite that must not queue for the
+    one write lock the report intake and the camera workers need."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+
+    from siskamling.core import migrate
+    from siskamling.core.db import make_engine, make_session_factory
+    from siskamling.core.scope import Principal
+    from siskamling.events.api import _fetch, _start_id
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'events.db'}")
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    writer = factory()
+    writer.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: a writer holds the lock
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            latest = pool.submit(_start_id, factory).result(timeout=5)
+            events = pool.submit(_fetch, factory, Principal(1, "alice", "Alice", ()), 0).result(timeout=5)
+    finally:
+        writer.rollback()
+        writer.close()
+        engine.dispose()
+    assert latest == 0 and events == []
