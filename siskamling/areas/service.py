@@ -148,30 +148,30 @@ def validate_point(lat: float, lon: float) -> None:
         raise Invalid("Coordinates out of range: latitude must be within ±90 and longitude within ±180")
 
 
-def area_at(db_session: Session, lat: float, lon: float, edge_tolerance_m: float = 300.0):
-    """The deepest area at a point (an ``AreaInfo`` of the in-memory index, no query): what a
-    report, a camera request or an incident is placed in. Outside the service area is an error."""
+def _locate_one(db_session: Session, lat: float, lon: float, edge_tolerance_m: float):
+    """(index, area id or -1 outside, distance to it in m) for one checked point."""
     validate_point(lat, lon)
     index = get_index(db_session)
     if not index.layers:
         raise Unavailable("No area boundaries have been imported yet")
-    area_id = int(index.locate_many([lon], [lat], edge_tolerance_m).area_id[0])
+    result = index.locate_many([lon], [lat], edge_tolerance_m)
+    return index, int(result.area_id[0]), float(result.distance_m[0])
+
+
+def area_at(db_session: Session, lat: float, lon: float, edge_tolerance_m: float = 300.0):
+    """The deepest area at a point (an ``AreaInfo`` of the in-memory index, no query): what a
+    report, a camera request or an incident is placed in. Outside the service area is an error."""
+    index, area_id, _distance = _locate_one(db_session, lat, lon, edge_tolerance_m)
     if area_id < 0:
         raise Invalid("The position is outside the service area")
     return index.areas[area_id]
 
 
 def locate(*, db_session: Session, lat: float, lon: float, edge_tolerance_m: float = 300.0) -> Location:
-    validate_point(lat, lon)
-    index = get_index(db_session)
-    if not index.layers:
-        raise Unavailable("No area boundaries have been imported yet")
-    result = index.locate_many([lon], [lat], edge_tolerance_m)
-    area_id = int(result.area_id[0])
+    index, area_id, distance = _locate_one(db_session, lat, lon, edge_tolerance_m)
     if area_id < 0:
         return Location("outside", lat, lon)
     levels = [{"level": a.level, "code": a.code, "name": a.name, "path": a.path} for a in index.chain(area_id)]
-    distance = float(result.distance_m[0])
     return Location("inside" if distance == 0 else "near_edge", lat, lon, distance, levels)
 
 

@@ -16,6 +16,7 @@ a long safety interval for changes made outside the application (a hand edit of 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from siskamling.audit.events import AuditAction
 from siskamling.audit.models import AuditEvent
-from siskamling.core.db import READ_ONLY, session_scope
+from siskamling.core.db import read_scope
 
 log = logging.getLogger(__name__)
 POLL_S = 3.0
@@ -33,6 +34,7 @@ READY_WAIT_S = 10.0
 WAKE_SPREAD_S = 1.0
 
 
+@functools.cache
 def _access_actions() -> list[str]:
     out, todo = set(), [AuditAction]
     while todo:
@@ -131,9 +133,7 @@ class AccessWatch:
         seq = self._seq
 
         def look() -> tuple[int, list[Change]]:
-            with session_scope(self.factory) as db:
-                # A read: on SQLite, without the write lock every writer queues for.
-                db.connection(execution_options={READ_ONLY: True})
+            with read_scope(self.factory) as db:
                 return access_changes_since(db, seq)
 
         self._seq, changes = await run_in_threadpool(look)

@@ -59,9 +59,6 @@ class Recent:
             self._data[key] = (now + self.ttl_s, value)
         return value
 
-    def forget(self, key: Any) -> None:
-        self._data.pop(key, None)
-
     def clear(self) -> None:
         self._data.clear()
 

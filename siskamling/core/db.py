@@ -238,6 +238,15 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """``session_scope`` for a read that writes nothing (a poll, a look-up): on SQLite it begins
+    without the write lock that every writer queues for."""
+    with session_scope(factory) as session:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
+
+
 def database_now(session: Session) -> datetime:
     """The database server's clock (UTC): one clock for every node, for leases and claims that
     must not depend on each machine's time being right."""

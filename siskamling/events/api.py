@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from siskamling.audit.watch import watch_of
-from siskamling.core.db import READ_ONLY, session_scope
+from siskamling.core.db import read_scope, session_scope
 from siskamling.core.deps import SESSION_COOKIE, principal_for_session_token, recheck_at, stream_viewer
 from siskamling.core.errors import Unauthenticated
 from siskamling.core.scope import Principal
@@ -35,15 +35,13 @@ def _principal_now(factory, settings, token: str | None) -> tuple[Principal | No
 
 
 def _fetch(factory, principal, after_id: int):
-    with session_scope(factory) as db:
-        db.connection(execution_options={READ_ONLY: True})  # a read: on SQLite, never the write lock
+    with read_scope(factory) as db:  # polled once a second per stream: never SQLite's write lock
         return [(e.id, e.kind, e.payload, e.created_at.isoformat())
                 for e in events.since(db_session=db, principal=principal, after_id=after_id)]
 
 
 def _start_id(factory) -> int:
-    with session_scope(factory) as db:
-        db.connection(execution_options={READ_ONLY: True})
+    with read_scope(factory) as db:
         return events.latest_id(db_session=db)
 
 

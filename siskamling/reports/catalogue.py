@@ -166,11 +166,7 @@ _BY_CODE = select(Category).where(Category.code == bindparam("code"))  # built o
 
 
 def category(*, db_session: Session, code: str, active_only: bool = True) -> Category:
-    # Remembered for the rest of the request's session: intake checks the code first, then files.
-    seen = db_session.info.setdefault("report_categories", {})
-    row = seen.get(code)
-    if row is None:
-        row = seen[code] = db_session.scalar(_BY_CODE, {"code": code})
+    row = db_session.scalar(_BY_CODE, {"code": code})
     if row is None or (active_only and not row.active):
         raise NotFound("Unknown category: %(code)s", code=code)
     return row
@@ -202,7 +198,6 @@ def save_category(*, db_session: Session, data: dict[str, Any], actor: Actor) ->
     if not name_id:
         raise Invalid("A category needs an Indonesian name")
     row = db_session.scalar(select(Category).where(Category.code == code))
-    db_session.info.pop("report_categories", None)
     change = "changed" if row else "created"
     if row is None:
         row = Category(code=code, sort_order=len(categories(db_session=db_session, active_only=False)))
@@ -279,7 +274,6 @@ def add_member(*, db_session: Session, unit_row: Unit, user_id: int, is_head: bo
         db_session.add(row)
     row.is_head = is_head
     db_session.flush()
-    cache.changed(db_session)
     audit.record(db_session=db_session, actor=actor, area_path=unit_row.area_path,
                  event=CatalogueChanged(kind="member", name=f"{unit_row.code}:{user_id}", change="created"))
     return row

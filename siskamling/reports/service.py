@@ -418,12 +418,13 @@ def cameras_within(db_session: Session, radius_m: float, lat: float, lon: float)
 def hold_footage(*, db_session: Session, settings: Settings, report: Report, actor: Actor,
                  category=None) -> list[Footage]:
     """Cameras within the radius whose recordings cover the report's time (or that are recording
-    now, for the minutes still to come) get an evidence hold on the window around it."""
+    now, for the minutes still to come) get an evidence hold on the window around it. Callers ask
+    ``cameras_within`` first (one query, no objects): most reports have no camera near."""
     from siskamling.cameras import service as cameras
     from siskamling.cameras.models import Camera, Health, RecordingSegment
 
-    radius = settings.report_footage_radius_m
-    if not cameras_within(db_session, radius, report.lat, report.lon):
+    radius = settings.report_footage_radius_m  # the caller asked ``cameras_within`` first
+    if radius <= 0:
         return []
     window = timedelta(minutes=settings.report_footage_minutes)
     start, end = report.occurred_at - window, report.occurred_at + window

@@ -66,22 +66,12 @@ def current_policy(db_session: Session, recent: bool = False) -> Policy:
         return db_session.connection().execute(_LATEST).first()
 
     row = _recent_latest.get(db_key, latest, db_session) if recent else latest()
-    snapshot = _snapshot(db_session, db_key, row) if row else None
-    if row and snapshot is None:  # the version this process kept was never committed: read again
-        _recent_latest.forget(db_key)
-        row = latest()
-        snapshot = _snapshot(db_session, db_key, row) if row else None
-    # None: the migration seeds version 1; this is the same, unsaved
-    return snapshot or Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
-
-
-def _snapshot(db_session: Session, db_key: str, row) -> Policy | None:
+    if row is None:  # the migration seeds version 1; this is the same, unsaved
+        return Policy(version=1, created_by="system", note="default", **DEFAULT_POLICY)
     key = (db_key, row.id, row.version, row.created_at)
     snapshot = _snapshots.get(key)
     if snapshot is None:
         full = db_session.get(Policy, row.id)
-        if full is None:
-            return None
         snapshot = Policy(id=full.id, version=full.version, rules=copy.deepcopy(full.rules),
                           pause_statuses=list(full.pause_statuses or []), handover=full.handover,
                           reminder_days=list(full.reminder_days or []), tkd=dict(full.tkd or {}), note=full.note,
