@@ -1,5 +1,18 @@
-"""Recording one camera: demux once, stream-copy into fixed-length fragmented-MP4 segments, and
-measure the camera's health while doing it. No decoding, no re-encoding.
+"""Recording one camera: stream-copy into fixed-length fragmented-MP4 segments and measure the
+camera's health while doing it. No decoding, no re-encoding.
+
+Two engines (setting ``recording_engine``):
+
+- ``ffmpeg`` (the default): FFmpeg's segmenter in a child process writes the segments
+  (segmenter.py); this process indexes them, reports health from the child's progress and
+  detects stalls. Nobody's packets enter Python while nobody watches. While someone watches
+  live video or the camera wall asks for fresh snapshots, a second connection to the camera
+  (``LiveIngest``, PyAV) feeds live delivery and snapshots, and ends when they stop asking.
+  Between views a thumbnail is taken from a finished segment once a minute.
+- ``pyav``: this process demuxes the camera once and feeds the segments, live delivery,
+  snapshots and analytics from that one connection: one camera session at all times, at about
+  twice the CPU. A camera whose main stream is analysed (no sub-stream, small enough to decode)
+  is always recorded this way, since its every packet enters Python anyway.
 
 A segment is written as ``….mp4.part`` and renamed when it is complete, then indexed in the
 database; a recorder killed mid-segment (even with SIGKILL) leaves finished segments intact and
@@ -11,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +36,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import av
 
 from siskamling.cameras.analytics import SMALL_MAIN_PIXELS, FrameSampler, MotionDetector, PacketTap, SubstreamReader
-from siskamling.cameras.live import WANT_SNAPSHOT_FILE, LiveWriter, live_folder, wanted
+from siskamling.cameras.live import WANT_FILE, WANT_SNAPSHOT_FILE, LiveWriter, live_folder, wanted
 from siskamling.cameras.models import Health
+from siskamling.cameras.segmenter import Finished, NoFfmpeg, Progress, Segmenter, find_ffmpeg
 
 log = logging.getLogger(__name__)
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
@@ -45,7 +60,10 @@ class RecorderConfig:
     realtime_files: bool = True  # pace file:// sources like a live camera, looping at the end
     rtsp_transport: str = "tcp"
     analytics_fps: float = 5.0  # decoded frames per second handed to analytics (0: none)
-    snapshot_every_s: float = 60.0  # a snapshot this often even when nobody looks (thumbnails)
+    snapshot_every_s: float = 300.0  # a thumbnail this often when nobody looks (looking makes them fresh)
+    engine: str = "ffmpeg"  # "ffmpeg": FFmpeg's segmenter records; "pyav": this process does (see above)
+    ffmpeg: str | None = None  # the ffmpeg program (None: found by segmenter.find_ffmpeg)
+    first_snapshot_s: float = 3.0  # how long the opening probe waits for a keyframe to take a snapshot of
 
 
 @dataclass
@@ -160,6 +178,7 @@ class Snapshotter:
         self.decoder.extradata = template.codec_context.extradata
         self.decoder.thread_count = 1
         self.encoder = None
+        self.pictures = 0
         self.min_interval_s, self.idle_interval_s = min_interval_s, idle_interval_s
         self.last = -1e9
 
@@ -176,6 +195,31 @@ class Snapshotter:
         for frame in frames:
             self._write(frame)
 
+    def due(self) -> bool:
+        """Time for a thumbnail although nobody looks."""
+        return time.monotonic() - self.last >= self.idle_interval_s
+
+    def drain(self) -> None:
+        """The pictures a decoder still holds (one that waits for later frames before its first
+        picture); it decodes nothing after this."""
+        try:
+            for frame in self.decoder.decode(None):
+                self._write(frame)
+        except av.error.FFmpegError:
+            pass
+
+    def from_file(self, path: Path) -> None:
+        """A thumbnail from the first picture of a finished segment."""
+        try:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                stream.codec_context.thread_count = 1
+                for frame in container.decode(stream):
+                    self._write(frame)
+                    return
+        except (av.error.FFmpegError, IndexError, OSError) as exc:
+            log.debug("no thumbnail from %s: %s", path.name, exc)
+
     def _write(self, frame) -> None:
         if self.encoder is None:
             self.encoder = av.CodecContext.create("mjpeg", "w")
@@ -183,7 +227,12 @@ class Snapshotter:
             self.encoder.pix_fmt = "yuvj420p"
             self.encoder.time_base = Fraction(1, 25)
             self.encoder.options = {"q:v": "5"}
-        data = b"".join(bytes(p) for p in self.encoder.encode(frame.reformat(format="yuvj420p")))
+        picture = frame.reformat(format="yuvj420p", width=self.encoder.width, height=self.encoder.height)
+        # Pictures come from different sources (live packets, segment files) without a common
+        # clock; the encoder wants increasing timestamps.
+        self.pictures += 1
+        picture.pts, picture.time_base = self.pictures, self.encoder.time_base
+        data = b"".join(bytes(p) for p in self.encoder.encode(picture))
         tmp = self.path.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, self.path)
@@ -275,7 +324,7 @@ class CameraRecorder:
     def record_once(self) -> None:
         """One connection: record until the source ends, fails or stalls, or we are told to stop."""
         container = self._open()
-        writer = None
+        writer = analytics = detector = None
         try:
             if not container.streams.video:
                 raise SourceError("the stream has no video")
@@ -283,35 +332,154 @@ class CameraRecorder:
             codec = stream.codec_context.name
             if codec not in SUPPORTED_CODECS:
                 raise SourceError(f"unsupported codec {codec}: cameras must send H.264 or H.265")
-            writer = SegmentWriter(self.folder, self.code, stream)
-            live = LiveWriter(self.live_folder, stream)
             analytics, detector = self._analytics(stream)
-            try:
-                self._pump(container, stream, writer, codec,
-                           Snapshotter(self.live_folder, stream, idle_interval_s=self.config.snapshot_every_s), live,
-                           analytics if isinstance(analytics, PacketTap) else None)
-            finally:
-                live.close()
-                if analytics is not None:
-                    analytics.close()
-                if detector is not None:
-                    detector.close()
+            snapshots = Snapshotter(self.live_folder, stream, idle_interval_s=self.config.snapshot_every_s)
+            if self.config.engine == "pyav" or isinstance(analytics, PacketTap):
+                writer = SegmentWriter(self.folder, self.code, stream)
+                live = LiveWriter(self.live_folder, stream)
+                try:
+                    self._pump(container, stream, writer, codec, snapshots, live,
+                               analytics if isinstance(analytics, PacketTap) else None)
+                finally:
+                    live.close()
+                return
+            size = (stream.codec_context.width, stream.codec_context.height)
+            self._first_snapshot(container, stream, snapshots)
+            container.close()
+            self._record_ffmpeg(codec, size, snapshots)
         except av.error.FFmpegError as exc:
             raise SourceError(f"the stream failed: {ffmpeg_reason(exc)}") from None
         finally:
+            if analytics is not None:
+                analytics.close()
+            if detector is not None:
+                detector.close()
             if writer is not None and writer.is_open:
                 self._finish(writer, datetime.now(UTC))
             container.close()
 
-    def _pump(self, container, stream, writer: SegmentWriter, codec: str, snapshots: Snapshotter,
-              live: LiveWriter, tap: PacketTap | None = None) -> None:
+    def _first_snapshot(self, container, stream, snapshots: Snapshotter) -> None:
+        """A picture for the camera wall as soon as the camera answers: its first keyframe."""
+        deadline = time.monotonic() + self.config.first_snapshot_s
+        for packet in container.demux(stream):
+            if packet.dts is None or self.cb.should_stop():
+                return
+            if packet.is_keyframe:
+                snapshots.offer(packet)
+                if time.monotonic() - snapshots.last > 1.0:
+                    snapshots.drain()
+                return
+            if time.monotonic() > deadline:
+                return
+
+    def _record_ffmpeg(self, codec: str, size: tuple[int, int], snapshots: Snapshotter) -> None:
+        """Record with FFmpeg's segmenter until it ends or stalls, or we are told to stop."""
+        config = self.config
+        try:
+            ffmpeg = find_ffmpeg(config.ffmpeg)
+        except NoFfmpeg as exc:
+            raise SourceError(str(exc)) from None
+        self._runs = getattr(self, "_runs", 0) + 1
+        segmenter = Segmenter(ffmpeg, source_url(self.url, self.credentials), self.folder,
+                              f"{self.code}-{os.getpid()}-{self._runs}-", config.segment_seconds,
+                              rtsp_transport=config.rtsp_transport, io_timeout_s=config.stall_timeout_s,
+                              realtime_file=self.is_file and config.realtime_files)
+        try:
+            segmenter.start()
+        except OSError as exc:
+            raise SourceError(f"cannot start ffmpeg: {exc}") from None
+        started = time.monotonic()
+        session_wall = datetime.now(UTC)
+        ingest: LiveIngest | None = None
+        pending: list[tuple[Finished, float, datetime]] = []  # listed; the child closes the file just after
+        last_end: tuple[float, datetime] | None = None  # stream and wall time the last segment ended
+        seen_frames, seen_at, frame_wall = 0, started, None
+        next_report, window = started + config.first_health_s, Progress(0, started)
+        kbps = None  # from the segments finished: the child cannot count bytes on the way
+        stopping = False
+
+        def index(ready: list[tuple[Finished, float, datetime]]) -> None:
+            nonlocal last_end, kbps
+            for done, _, ended in ready:
+                contiguous = last_end is not None and abs(last_end[0] - done.start) < 0.5
+                began = last_end[1] if contiguous else ended - timedelta(seconds=max(done.end - done.start, 0))
+                last_end = (done.end, ended)
+                size = self._index(done.path, max(began, session_wall), ended, snapshots if ingest is None else None)
+                if size and done.end - done.start > 0.5:
+                    kbps = round(size * 8 / 1000 / (done.end - done.start), 1)
+
+        tick = min(1.0, config.health_interval_s / 2)
+        try:
+            while segmenter.running:
+                pending += [(done, time.monotonic(), datetime.now(UTC)) for done in segmenter.read(tick)]
+                now = time.monotonic()
+                ready = [p for p in pending if now - p[1] >= 0.3]
+                if ready:
+                    pending = pending[len(ready):]
+                    index(ready)
+                progress = segmenter.progress
+                if progress.frames > seen_frames:
+                    seen_frames, seen_at, frame_wall = progress.frames, now, datetime.now(UTC)
+                if self.cb.should_stop():
+                    stopping = True
+                    break
+                waited = now - seen_at
+                if waited > config.stall_timeout_s + (config.open_timeout_s if seen_frames == 0 else 0):
+                    raise SourceError(f"no video for {waited:.0f} s: the stream stalled")
+                if now >= next_report and seen_frames and progress.at > window.at:
+                    fps = (progress.frames - window.frames) / (progress.at - window.at)
+                    self.cb.on_health(HealthReport(Health.online, None, round(fps, 2), kbps, frame_wall,
+                                                   codec, *size))
+                    next_report, window = now + config.health_interval_s, progress
+                if wanted(self.live_folder, WANT_FILE) or wanted(self.live_folder, WANT_SNAPSHOT_FILE):
+                    if ingest is None or not ingest.alive:
+                        ingest = LiveIngest(self)
+                elif ingest is not None:
+                    ingest.stop()
+                    ingest = None
+        finally:
+            if ingest is not None:
+                ingest.stop()
+            ended = datetime.now(UTC)
+            index(pending + [(done, 0.0, ended) for done in segmenter.close(10.0 if stopping else 3.0)])
+            for part in self.folder.glob(f"{segmenter.prefix}*.mp4.part"):
+                part.unlink(missing_ok=True)  # begun and never finished (the child was killed)
+        if stopping:
+            return
+        if self.is_file and not config.realtime_files:
+            self.cb.should_stop = lambda: True  # a file recorded once, as fast as possible (tests, imports)
+            return
+        raise SourceError(redact(f"the stream failed: {segmenter.reason()}", self.credentials))
+
+    def _index(self, part: Path, started_at: datetime, ended_at: datetime, snapshots: Snapshotter | None) -> int:
+        """A segment the child finished: moved to its place, indexed, maybe a thumbnail taken.
+        Returns its size in bytes."""
+        if not part.exists():
+            return 0
+        folder = self.folder / started_at.strftime("%Y/%m/%d/%H")
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{self.code}-{started_at.strftime('%Y%m%dT%H%M%S.%fZ')}.mp4"
+        os.replace(part, final)
+        if ended_at <= started_at:
+            ended_at = started_at + timedelta(milliseconds=1)
+        size = final.stat().st_size
+        self.cb.on_segment(started_at, ended_at, final, size)
+        if snapshots is not None and snapshots.due():
+            snapshots.from_file(final)
+        return size
+
+    def _pump(self, container, stream, writer: SegmentWriter | None, codec: str, snapshots: Snapshotter,
+              live: LiveWriter, tap: PacketTap | None = None, stop: Callable[[], bool] | None = None) -> None:
+        """Demux in this process: record (``writer``) and report health, or, without a writer,
+        only feed live delivery and snapshots (``LiveIngest``) until ``stop`` says so."""
+        stop = stop or self.cb.should_stop
         tb = float(stream.time_base)
         meter = Meter()
         last_report = time.monotonic() - self.config.health_interval_s + self.config.first_health_s
         wall_start = None
         first_time = None
         for packet in container.demux(stream):
-            if self.cb.should_stop():
+            if stop():
                 return
             if packet.dts is None:
                 continue  # the demuxer's end-of-stream marker, or a packet without timing
@@ -322,7 +490,7 @@ class CameraRecorder:
                 first_time, wall_start = t, time.monotonic()
             if self.is_file and self.config.realtime_files:
                 delay = (t - first_time) - (time.monotonic() - wall_start)
-                while delay > 0 and not self.cb.should_stop():
+                while delay > 0 and not stop():
                     time.sleep(min(delay, 0.5))
                     delay = (t - first_time) - (time.monotonic() - wall_start)
                 now = datetime.now(UTC)
@@ -333,6 +501,8 @@ class CameraRecorder:
                 live.write(packet, arrived)  # before the segment writer rebases the packet's timestamps
             if tap is not None:
                 tap.offer(packet)
+            if writer is None:
+                continue
             if packet.is_keyframe and (not writer.is_open or t - writer.first_time >= self.config.segment_seconds):
                 if writer.is_open:
                     self._finish(writer, now)
@@ -347,7 +517,7 @@ class CameraRecorder:
                 last_report = time.monotonic()
         if not self.is_file:
             raise SourceError("the stream ended")
-        if not self.config.realtime_files:
+        if writer is not None and not self.config.realtime_files:
             self.cb.should_stop = lambda: True  # a file recorded once, as fast as possible (tests, imports)
 
     def _finish(self, writer: SegmentWriter, ended_at: datetime) -> None:
@@ -356,3 +526,55 @@ class CameraRecorder:
         if ended_at <= started_at:
             ended_at = started_at + timedelta(milliseconds=1)
         self.cb.on_segment(started_at, ended_at, path, size)
+
+
+class LiveIngest:
+    """A camera's own connection for live delivery and fresh snapshots while someone asks for
+    them, beside FFmpeg's recording (engine ``ffmpeg``): read in a thread of the recorder
+    process, reconnecting with backoff, until stopped."""
+
+    def __init__(self, recorder: CameraRecorder) -> None:
+        self.recorder = recorder
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="live-ingest", daemon=True)
+        self.thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def _stop(self) -> bool:
+        return self.stopped.is_set() or self.recorder.cb.should_stop()
+
+    def _run(self) -> None:
+        recorder, backoff = self.recorder, 1.0
+        while not self._stop():
+            try:
+                container = recorder._open()
+            except SourceError as exc:
+                log.warning("camera %s: live connection failed: %s", recorder.code, redact(str(exc), recorder.credentials))
+            else:
+                try:
+                    stream = container.streams.video[0]
+                    live = LiveWriter(recorder.live_folder, stream)
+                    try:
+                        recorder._pump(container, stream, None, stream.codec_context.name,
+                                       Snapshotter(recorder.live_folder, stream,
+                                                   idle_interval_s=recorder.config.snapshot_every_s),
+                                       live, stop=self._stop)
+                        backoff = 1.0
+                    finally:
+                        live.close()
+                except (av.error.FFmpegError, SourceError, IndexError) as exc:
+                    log.warning("camera %s: live connection ended: %s", recorder.code,
+                                redact(ffmpeg_reason(exc) if isinstance(exc, av.error.FFmpegError) else str(exc),
+                                       recorder.credentials))
+                finally:
+                    container.close()
+            if self.stopped.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(10)

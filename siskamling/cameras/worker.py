@@ -53,18 +53,29 @@ def recorder_main(settings_json: str, camera_id: int, code: str) -> None:
     recorder = CameraRecorder(
         code=code, url=url, credentials=credentials, substream_url=substream_url,
         config=RecorderConfig(media_dir=settings.media_dir, segment_seconds=settings.segment_seconds,
-                              analytics_fps=settings.analytics_fps),
+                              analytics_fps=settings.analytics_fps, engine=settings.recording_engine,
+                              ffmpeg=settings.ffmpeg_path),
         callbacks=DatabaseCallbacks(factory, camera_id, settings, lambda: stopping["flag"]).callbacks(),
     )
     recorder.run()
 
 
+HEALTH_WRITE_S = 30.0  # an unchanged state's readings reach the database at least this often
+
+
 @dataclass
 class DatabaseCallbacks:
+    """A recorder's reports into the database. A change of state is written at once; readings
+    of an unchanged state (fps, bitrate, last frame) ride along with the next segment's index
+    entry, one transaction instead of two, or go on their own after ``HEALTH_WRITE_S``."""
+
     factory: object
     camera_id: int
     settings: Settings
     should_stop: object
+    state: Health | None = None
+    written_at: float = 0.0
+    waiting: HealthReport | None = None
 
     def callbacks(self) -> Callbacks:
         return Callbacks(on_segment=self.segment, on_health=self.health, should_stop=self.should_stop,
@@ -83,13 +94,23 @@ class DatabaseCallbacks:
         with session_scope(self.factory) as db:
             cameras.add_segment(db_session=db, camera_id=self.camera_id, started_at=started_at, ended_at=ended_at,
                                 path=relative, size=size)
+            self._write_health(db)
 
     def health(self, report: HealthReport) -> None:
-        with session_scope(self.factory) as db:
-            changed = cameras.set_health(db_session=db, camera_id=self.camera_id, health=report.health,
-                                         message=report.message, fps=report.fps, bitrate_kbps=report.bitrate_kbps,
-                                         last_frame_at=report.last_frame_at, codec=report.codec,
-                                         width=report.width, height=report.height)
+        self.waiting = report
+        if report.health != self.state or time.monotonic() - self.written_at >= HEALTH_WRITE_S:
+            with session_scope(self.factory) as db:
+                self._write_health(db)
+
+    def _write_health(self, db) -> None:
+        report, self.waiting = self.waiting, None
+        if report is None:
+            return
+        changed = cameras.set_health(db_session=db, camera_id=self.camera_id, health=report.health,
+                                     message=report.message, fps=report.fps, bitrate_kbps=report.bitrate_kbps,
+                                     last_frame_at=report.last_frame_at, codec=report.codec,
+                                     width=report.width, height=report.height)
+        self.state, self.written_at = report.health, time.monotonic()
         if changed:
             log.info("camera %s is %s%s", self.camera_id, report.health,
                      f": {report.message}" if report.message else "")

@@ -6,7 +6,7 @@ import tomllib
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -87,6 +87,15 @@ class Settings(BaseSettings):
         5, ge=0, description="recordings are deleted oldest first (never held ones) to keep this much disk free"
     )
     segment_seconds: float = Field(10, ge=1, le=600, description="length of one recording segment")
+    recording_engine: Literal["ffmpeg", "pyav"] = Field(
+        "ffmpeg", description="`ffmpeg`: FFmpeg's segmenter records each camera, with a second camera connection "
+        "only while someone watches; `pyav`: the recorder process demuxes once for everything (one camera connection "
+        "at all times, about twice the CPU)"
+    )
+    ffmpeg_path: str | None = Field(
+        None, description="the ffmpeg program for recording (unset: `ffmpeg` on PATH, else the one the imageio-ffmpeg "
+        "package installs)"
+    )
     analytics_fps: float = Field(
         5, ge=0, le=30, description="decoded frames per second of each camera's sub-stream handed to analytics "
         "(motion detection); 0 turns decoding off"
