@@ -233,6 +233,18 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _recording(pids: set[int]) -> bool:
+    """Whether one of ``pids`` is a recorder's ffmpeg writing segments."""
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"-segment_list" in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def _alive(pids: set[int]) -> set[int]:
     alive = set()
     for pid in pids:
@@ -262,10 +274,11 @@ def test_stopping_serve_stops_its_camera_worker_and_recorders(tmp_path, city, ru
                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while len(_alive(_descendants(proc.pid))) < 2 and time.monotonic() < deadline:  # worker + recorder
+        while not _recording(_alive(_descendants(proc.pid))) and time.monotonic() < deadline:
             time.sleep(0.3)
         children = _alive(_descendants(proc.pid))
-        assert len(children) >= 2, "serve started a worker, the worker a recorder"
+        assert len(children) >= 3 and _recording(children), "serve started a worker, the worker a recorder, " \
+            "the recorder its ffmpeg"
         os.kill(proc.pid, how)
         proc.wait(30)
         deadline = time.monotonic() + 40

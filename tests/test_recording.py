@@ -79,18 +79,25 @@ def test_health_changes_are_kept_as_history(db, settings):
     assert camera.last_error == "connection refused" and camera.fps == 14.8
 
 
-def record_file(tmp_path, segment_seconds=10.0):
+def record_file(tmp_path, segment_seconds=10.0, engine="ffmpeg"):
+    """``engine``: ``ffmpeg`` (the one on PATH, else the bundled one), ``bundled`` (the ffmpeg the
+    imageio-ffmpeg package installs, used where the system has none) or ``pyav``."""
+    import imageio_ffmpeg
+
     segments, reports = [], []
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe() if engine == "bundled" else None
     recorder = CameraRecorder(
         code="CAM-1", url=f"file://{video()}", credentials=None,
-        config=RecorderConfig(media_dir=tmp_path, segment_seconds=segment_seconds, realtime_files=False),
+        config=RecorderConfig(media_dir=tmp_path, segment_seconds=segment_seconds, realtime_files=False,
+                              engine="ffmpeg" if engine == "bundled" else engine, ffmpeg=ffmpeg),
         callbacks=Callbacks(on_segment=lambda *a: segments.append(a), on_health=reports.append))
     recorder.run()
     return segments
 
 
-def test_segments_are_stream_copied_and_play_on_their_own(tmp_path):
-    segments = record_file(tmp_path)
+@pytest.mark.parametrize("engine", ["ffmpeg", "bundled", "pyav"])
+def test_segments_are_stream_copied_and_play_on_their_own(tmp_path, engine):
+    segments = record_file(tmp_path, engine=engine)
     assert len(segments) == 14, "139 s of video in 10 s segments"
     source = av.open(str(video()))
     source_packets = [p for p in source.demux(source.streams.video[0]) if p.dts is not None]
@@ -107,6 +114,34 @@ def test_segments_are_stream_copied_and_play_on_their_own(tmp_path):
     assert bytes(next(p for p in copied.demux(copied.streams.video[0]) if p.size)) == bytes(first), \
         "packets are copied, not re-encoded"
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_ffmpeg_is_the_configured_one_else_the_systems_else_the_bundled_one(tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    from siskamling.cameras.segmenter import find_ffmpeg
+
+    own = tmp_path / "bin" / "ffmpeg"
+    own.parent.mkdir()
+    own.write_text("#!/bin/sh\n")
+    own.chmod(0o755)
+    assert find_ffmpeg(str(own)) == str(own)
+    monkeypatch.setenv("PATH", str(own.parent))
+    assert find_ffmpeg() == str(own), "the system's, found on PATH"
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_ffmpeg() == imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def test_a_missing_ffmpeg_is_a_clear_status_not_a_crash(tmp_path):
+    reports = []
+    recorder = CameraRecorder(
+        code="CAM-F", url=f"file://{video()}", credentials=None,
+        config=RecorderConfig(media_dir=tmp_path, ffmpeg=str(tmp_path / "no-such-ffmpeg")),
+        callbacks=Callbacks(on_segment=lambda *a: None, on_health=reports.append,
+                            should_stop=lambda: bool(reports)))
+    recorder.run()
+    assert reports[0].health == Health.offline
+    assert "ffmpeg not found" in reports[0].message and "ffmpeg_path" in reports[0].message
 
 
 def test_unreachable_camera_is_reported_offline_with_a_reason(tmp_path):
@@ -153,6 +188,48 @@ def segment_rows(factory):
         return [(s.path, s.bytes) for s in db.scalars(select(RecordingSegment).order_by(RecordingSegment.id))]
 
 
+def segmenters_writing(folder: Path) -> list[int]:
+    """ffmpeg processes writing segments into ``folder``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b"-segment_list" in cmdline and str(folder).encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_a_change_of_state_is_written_at_once_and_readings_ride_with_the_next_segment(worker_db):
+    from siskamling.cameras.recorder import HealthReport
+    from siskamling.cameras.worker import DatabaseCallbacks
+
+    settings, factory = worker_db
+    with session_scope(factory) as db:
+        camera_id = db.scalar(select(Camera.id))
+
+    def camera():
+        with session_scope(factory) as db:
+            c = db.get(Camera, camera_id)
+            return c.health, c.fps, len(cameras.segments(db_session=db, camera_id=camera_id))
+
+    cb = DatabaseCallbacks(factory, camera_id, settings, lambda: False)
+    now = utcnow()
+    cb.health(HealthReport(Health.online, fps=15.0, last_frame_at=now))
+    assert camera() == (Health.online, 15.0, 0), "coming online is written at once"
+    cb.health(HealthReport(Health.online, fps=12.5, last_frame_at=now))
+    assert camera() == (Health.online, 15.0, 0), "an unchanged state's reading waits"
+    file = settings.media_dir / "recordings" / "CAM-1" / "a.mp4"
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"x")
+    cb.segment(now, now + timedelta(seconds=2), file, 1)
+    assert camera() == (Health.online, 12.5, 1), "the reading went with the segment's index entry"
+    cb.health(HealthReport(Health.offline, message="the stream stalled"))
+    assert camera()[0] == Health.offline, "going offline is written at once"
+
+
 def test_worker_records_survives_sigkill_and_hands_over(worker_db):
     from siskamling.cameras.worker import Supervisor
 
@@ -167,6 +244,7 @@ def test_worker_records_survives_sigkill_and_hands_over(worker_db):
 
     os.kill(recorder.pid, signal.SIGKILL)  # the recorder dies mid-segment
     recorder.join(5)
+    wait_for(lambda: not segmenters_writing(settings.media_dir), timeout=5)  # its ffmpeg died with it
     for path, size in segment_rows(factory):
         file = settings.media_dir / path
         assert file.stat().st_size == size
@@ -251,6 +329,32 @@ def test_snapshots_are_decoded_only_while_someone_looks(tmp_path):
         thread.join()
 
 
+def test_nobody_looking_costs_no_second_connection_and_thumbnails_come_from_segments(tmp_path):
+    import threading
+
+    live = tmp_path / "live" / "CAM-T"
+    snapshot = live / "snapshot.jpg"
+    segments = []
+    stop = threading.Event()
+    recorder = CameraRecorder(code="CAM-T", url=f"file://{video()}", credentials=None,
+                              config=RecorderConfig(media_dir=tmp_path, segment_seconds=1, snapshot_every_s=0.5),
+                              callbacks=Callbacks(on_segment=lambda *a: segments.append(a), on_health=lambda r: None,
+                                                  should_stop=stop.is_set))
+    thread = threading.Thread(target=recorder.run)
+    thread.start()
+    try:
+        first = wait_for(lambda: snapshot.exists() and snapshot.stat().st_mtime_ns, interval=0.1)
+        wait_for(lambda: len(segments) >= 3)
+        assert snapshot.stat().st_mtime_ns != first, "a thumbnail from a finished segment"
+        frame = next(av.open(str(snapshot)).decode(video=0))
+        assert (frame.width, frame.height) == (768, 432)
+        assert not [t.name for t in threading.enumerate() if t.name == "live-ingest"], "no second connection"
+        assert not list(live.glob("f*.m4s")), "no live fragments while nobody watches"
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_snapshots_follow_the_live_sharing_rule(db, settings, login_as):
     from siskamling.accounts import service as accounts
     from tests.helpers import html
@@ -297,8 +401,9 @@ def rtsp_recorder(tmp_path, url, credentials=None, stop_after=6.0, segment_secon
     return recorder, segments, reports
 
 
-def test_records_a_live_rtsp_camera(tmp_path, rtsp_server):
-    recorder, segments, reports = rtsp_recorder(tmp_path, rtsp_server.url("live"))
+@pytest.mark.parametrize("engine", ["ffmpeg", "pyav"])
+def test_records_a_live_rtsp_camera(tmp_path, rtsp_server, engine):
+    recorder, segments, reports = rtsp_recorder(tmp_path, rtsp_server.url("live"), engine=engine)
     recorder.run()
     assert len(segments) >= 2
     for _, _, path, _ in segments:
@@ -307,7 +412,9 @@ def test_records_a_live_rtsp_camera(tmp_path, rtsp_server):
     online = [r for r in reports if r.health == Health.online]
     assert online, reports
     assert 10 <= online[-1].fps <= 20 and online[-1].codec == "h264"
+    assert online[-1].width == 640 and online[-1].last_frame_at is not None
     assert (tmp_path / "live" / "CAM-R" / "snapshot.jpg").exists()
+    assert not list(tmp_path.rglob("*.part")), "every segment begun was finished and moved into place"
 
 
 def test_credentials_are_sent_and_never_reported(tmp_path, rtsp_server):

@@ -63,6 +63,56 @@ def wanted(folder: Path, name: str, now: float | None = None) -> bool:
         return False
 
 
+class InterestWatch:
+    """Tells a recorder the moment a web process renews interest in its camera (inotify on the
+    camera's live folder), so that it need not look every second. ``fileno`` is -1 where inotify
+    is missing: the recorder then looks at each wake-up."""
+
+    IN_ATTRIB, IN_CREATE = 0x00000004, 0x00000100
+    EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
+    NAMES = {WANT_FILE.encode(), WANT_SNAPSHOT_FILE.encode()}
+
+    def __init__(self, folder: Path) -> None:
+        self.fd = -1
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+            if fd < 0:
+                return
+            if libc.inotify_add_watch(fd, str(folder).encode(), self.IN_ATTRIB | self.IN_CREATE) < 0:
+                os.close(fd)
+                return
+        except (OSError, AttributeError):
+            return
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def touched(self) -> bool:
+        """Whether a want file was touched since the last call (drains the events)."""
+        found = False
+        try:
+            while data := os.read(self.fd, 65536):
+                i = 0
+                while i + self.EVENT.size <= len(data):
+                    length = self.EVENT.unpack_from(data, i)[3]
+                    name = data[i + self.EVENT.size:i + self.EVENT.size + length].rstrip(b"\0")
+                    found = found or name in self.NAMES
+                    i += self.EVENT.size + length
+        except (BlockingIOError, OSError):
+            pass
+        return found
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 # --- MP4 boxes -----------------------------------------------------------------------------------
 
 

@@ -36,9 +36,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import av
 
 from siskamling.cameras.analytics import SMALL_MAIN_PIXELS, FrameSampler, MotionDetector, PacketTap, SubstreamReader
-from siskamling.cameras.live import WANT_FILE, WANT_SNAPSHOT_FILE, LiveWriter, live_folder, wanted
+from siskamling.cameras.live import WANT_FILE, WANT_SNAPSHOT_FILE, InterestWatch, LiveWriter, live_folder, wanted
 from siskamling.cameras.models import Health
-from siskamling.cameras.segmenter import Finished, NoFfmpeg, Progress, Segmenter, find_ffmpeg
+from siskamling.cameras.segmenter import PROGRESS_S, Finished, NoFfmpeg, Progress, Segmenter, find_ffmpeg
 
 log = logging.getLogger(__name__)
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
@@ -394,7 +394,7 @@ class CameraRecorder:
         pending: list[tuple[Finished, float, datetime]] = []  # listed; the child closes the file just after
         last_end: tuple[float, datetime] | None = None  # stream and wall time the last segment ended
         seen_frames, seen_at, frame_wall = 0, started, None
-        next_report, window = started + config.first_health_s, Progress(0, started)
+        next_report, window = started + config.first_health_s, Progress()
         kbps = None  # from the segments finished: the child cannot count bytes on the way
         stopping = False
 
@@ -408,10 +408,16 @@ class CameraRecorder:
                 if size and done.end - done.start > 0.5:
                     kbps = round(size * 8 / 1000 / (done.end - done.start), 1)
 
-        tick = min(1.0, config.health_interval_s / 2)
+        # The loop sleeps until the child reports (progress every 2 s, a segment every 10 s) or a web
+        # process asks for live video or snapshots (inotify); without inotify it looks every second.
+        interest = InterestWatch(self.live_folder)
+        segmenter.also_wake_on(interest)
+        tick = min(PROGRESS_S + 0.5 if interest.fileno() >= 0 else 1.0, config.health_interval_s / 2)
+        look_first = True
         try:
             while segmenter.running:
-                pending += [(done, time.monotonic(), datetime.now(UTC)) for done in segmenter.read(tick)]
+                finished = segmenter.read(0.3 if pending else tick)
+                pending += [(done, time.monotonic(), datetime.now(UTC)) for done in finished]
                 now = time.monotonic()
                 ready = [p for p in pending if now - p[1] >= 0.3]
                 if ready:
@@ -426,18 +432,23 @@ class CameraRecorder:
                 waited = now - seen_at
                 if waited > config.stall_timeout_s + (config.open_timeout_s if seen_frames == 0 else 0):
                     raise SourceError(f"no video for {waited:.0f} s: the stream stalled")
-                if now >= next_report and seen_frames and progress.at > window.at:
-                    fps = (progress.frames - window.frames) / (progress.at - window.at)
-                    self.cb.on_health(HealthReport(Health.online, None, round(fps, 2), kbps, frame_wall,
+                fps = progress.fps_since(window) if now >= next_report else None
+                if fps is not None or (seen_frames and window.at == 0.0):  # online as soon as video flows
+                    self.cb.on_health(HealthReport(Health.online, None, fps and round(fps, 2), kbps, frame_wall,
                                                    codec, *size))
-                    next_report, window = now + config.health_interval_s, progress
-                if wanted(self.live_folder, WANT_FILE) or wanted(self.live_folder, WANT_SNAPSHOT_FILE):
-                    if ingest is None or not ingest.alive:
-                        ingest = LiveIngest(self)
-                elif ingest is not None:
-                    ingest.stop()
-                    ingest = None
+                    if fps is not None:
+                        next_report = now + config.health_interval_s
+                    window = progress
+                if interest.touched() or ingest is not None or interest.fileno() < 0 or look_first:
+                    look_first = False  # (interest renewed before the watch began sends no event)
+                    if wanted(self.live_folder, WANT_FILE) or wanted(self.live_folder, WANT_SNAPSHOT_FILE):
+                        if ingest is None or not ingest.alive:
+                            ingest = LiveIngest(self)
+                    elif ingest is not None:
+                        ingest.stop()
+                        ingest = None
         finally:
+            interest.close()
             if ingest is not None:
                 ingest.stop()
             ended = datetime.now(UTC)

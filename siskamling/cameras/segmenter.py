@@ -7,7 +7,8 @@ doing it packet by packet from Python (PyAV) adds the interpreter's work for eve
 packets of a camera nobody watches never enter Python: the child writes the segments, reports
 each one it finishes on a pipe (``-segment_list``, CSV: file, start, end in stream seconds) and
 its progress on another (``-progress``: frames and bytes written, once a second), and the recorder
-indexes segments, reports health and detects stalls from those two pipes.
+indexes segments, reports health and detects stalls from those two pipes, and otherwise sleeps
+(about one wake-up every 2 s per camera).
 
 The child runs in a session of its own (a Ctrl-C meant for the server does not cut a segment
 short) and dies with the thread that started it (``PR_SET_PDEATHSIG``), so a recorder killed
@@ -30,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 PR_SET_PDEATHSIG = 1
+PROGRESS_S = 2.0  # how often the child reports its progress
 FRAGMENTED = "movflags=frag_keyframe+empty_moov+default_base_moof"
 _LIBC = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
 _PREFIX = re.compile(r"^\[[\w.-]+ @ 0x[0-9a-f]+\]\s*")
@@ -67,6 +69,13 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class Progress:
     frames: int = 0  # packets written so far
     at: float = 0.0  # when the child reported it (monotonic clock)
+    media_s: float = 0.0  # the stream time written so far
+
+    def fps_since(self, earlier: Progress) -> float | None:
+        """The camera's frame rate between two reports, on the stream's own clock (the pipe's
+        delivery times jitter; a late report would look like a burst of frames)."""
+        span = self.media_s - earlier.media_s
+        return (self.frames - earlier.frames) / span if span >= 0.5 else None
 
 
 @dataclass
@@ -91,13 +100,14 @@ class Segmenter:
     proc: subprocess.Popen | None = None
     progress: Progress = field(default_factory=Progress)
     _frames: int = 0
+    _media_s: float = 0.0
     errors: deque = field(default_factory=lambda: deque(maxlen=5))
 
     def command(self, list_fd: int) -> list[str]:
         scheme = urlsplit(self.source).scheme
         timeout_us = str(int(self.io_timeout_s * 1_000_000))
         cmd = [self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-nostats",
-               "-progress", "pipe:1", "-stats_period", "1", "-analyzeduration", "1000000"]
+               "-progress", "pipe:1", "-stats_period", f"{PROGRESS_S:g}", "-analyzeduration", "1000000"]
         if scheme in ("rtsp", "rtsps"):
             cmd += ["-rtsp_transport", self.rtsp_transport, "-timeout", timeout_us]
         elif scheme in ("http", "https"):
@@ -136,6 +146,12 @@ class Segmenter:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def also_wake_on(self, fileobj) -> None:
+        """Return from ``read`` when ``fileobj`` (e.g. an ``InterestWatch``) becomes readable
+        too; its owner reads it."""
+        if fileobj.fileno() >= 0:
+            self._selector.register(fileobj, selectors.EVENT_READ, "other")
+
     def read(self, timeout: float) -> list[Finished]:
         """Wait up to ``timeout`` s for the child; return the segments it finished meanwhile
         (``progress`` and ``errors`` are updated as a side effect)."""
@@ -145,6 +161,8 @@ class Segmenter:
             return finished
         for key, _ in self._selector.select(timeout):
             name = key.data
+            if name == "other":
+                continue
             try:
                 data = os.read(key.fileobj.fileno(), 65536)
             except BlockingIOError:
@@ -169,8 +187,10 @@ class Segmenter:
             key, _, value = text.partition("=")
             if key == "frame" and value.isdigit():
                 self._frames = int(value)
+            elif key == "out_time_us" and value.isdigit():
+                self._media_s = int(value) / 1_000_000
             elif key == "progress":  # the end of one report
-                self.progress = Progress(self._frames, time.monotonic())
+                self.progress = Progress(self._frames, time.monotonic(), self._media_s)
         else:
             self.errors.append(text)
 
