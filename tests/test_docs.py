@@ -36,6 +36,8 @@ def _type_name(annotation) -> str:
         return _type_name(args[0]) + " (optional)"
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return " \\| ".join(m.value for m in annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        return " \\| ".join(str(a) for a in typing.get_args(annotation))
     return {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}.get(
         annotation, getattr(annotation, "__name__", str(annotation)))
 

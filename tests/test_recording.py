@@ -202,7 +202,7 @@ def segmenters_writing(folder: Path) -> list[int]:
     return found
 
 
-def test_a_change_of_state_is_written_at_once_and_readings_ride_with_the_next_segment(worker_db):
+def test_a_change_of_state_is_written_at_once_and_readings_ride_with_a_segment(worker_db):
     from siskamling.cameras.recorder import HealthReport
     from siskamling.cameras.worker import DatabaseCallbacks
 
@@ -225,7 +225,10 @@ def test_a_change_of_state_is_written_at_once_and_readings_ride_with_the_next_se
     file.parent.mkdir(parents=True)
     file.write_bytes(b"x")
     cb.segment(now, now + timedelta(seconds=2), file, 1)
-    assert camera() == (Health.online, 12.5, 1), "the reading went with the segment's index entry"
+    assert camera() == (Health.online, 15.0, 1), "a segment soon after: the reading still waits"
+    cb.written_at -= 30
+    cb.segment(now + timedelta(seconds=2), now + timedelta(seconds=4), file, 1)
+    assert camera() == (Health.online, 12.5, 2), "later, the reading goes with a segment's index entry"
     cb.health(HealthReport(Health.offline, message="the stream stalled"))
     assert camera()[0] == Health.offline, "going offline is written at once"
 

@@ -5,6 +5,7 @@ when its lease runs out."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -44,6 +45,7 @@ def recorder_main(settings_json: str, camera_id: int, code: str) -> None:
     stopping = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__("flag", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when recorders stop
+    gc.freeze()  # the modules and mappers loaded so far live as long as the process: never scan them
     factory = make_session_factory(make_engine(settings.database_url))
     with session_scope(factory) as db:
         source = cameras.source_for(db_session=db, camera_id=camera_id, settings=settings)
@@ -60,14 +62,14 @@ def recorder_main(settings_json: str, camera_id: int, code: str) -> None:
     recorder.run()
 
 
-HEALTH_WRITE_S = 30.0  # an unchanged state's readings reach the database at least this often
+HEALTH_WRITE_S = 30.0  # an unchanged state's readings reach the database this often
 
 
 @dataclass
 class DatabaseCallbacks:
     """A recorder's reports into the database. A change of state is written at once; readings
-    of an unchanged state (fps, bitrate, last frame) ride along with the next segment's index
-    entry, one transaction instead of two, or go on their own after ``HEALTH_WRITE_S``."""
+    of an unchanged state (fps, bitrate, last frame) every ``HEALTH_WRITE_S``, riding along with
+    a segment's index entry when one comes (one transaction instead of two)."""
 
     factory: object
     camera_id: int
@@ -94,7 +96,8 @@ class DatabaseCallbacks:
         with session_scope(self.factory) as db:
             cameras.add_segment(db_session=db, camera_id=self.camera_id, started_at=started_at, ended_at=ended_at,
                                 path=relative, size=size)
-            self._write_health(db)
+            if time.monotonic() - self.written_at >= HEALTH_WRITE_S / 2:
+                self._write_health(db)
 
     def health(self, report: HealthReport) -> None:
         self.waiting = report
