@@ -331,9 +331,10 @@ class LiveWriter:
             self._sample(packet.dts, pts, self._data(packet), bool(packet.is_keyframe), arrived)
 
     def flush(self) -> None:
-        """Write a keyframe still waiting for its next packet (the stream ended)."""
+        """The stream ended with a keyframe waiting for its next packet: write it if this camera
+        is known to send keyframes whole; otherwise it may be half a picture, and is dropped."""
         held, self.held = self.held, None
-        if held is not None:
+        if held is not None and self.splits_keyframes is False:
             self._sample(*held[:3], True, held[3])
 
     def _data(self, packet) -> bytes:

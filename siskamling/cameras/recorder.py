@@ -268,6 +268,7 @@ class CameraRecorder:
         self.folder = config.media_dir / "recordings" / code
         self.live_folder = live_folder(config.media_dir, code)
         self.is_file = urlsplit(url).scheme == "file"
+        self.runs = 0  # FFmpeg children started: names their files apart
 
     def run(self) -> None:
         """Record until told to stop, reconnecting with backoff (1 s doubling to 30 s, each wait
@@ -379,9 +380,9 @@ class CameraRecorder:
             ffmpeg = find_ffmpeg(config.ffmpeg)
         except NoFfmpeg as exc:
             raise SourceError(str(exc)) from None
-        self._runs = getattr(self, "_runs", 0) + 1
+        self.runs += 1
         segmenter = Segmenter(ffmpeg, source_url(self.url, self.credentials), self.folder,
-                              f"{self.code}-{os.getpid()}-{self._runs}-", config.segment_seconds,
+                              f"{self.code}-{os.getpid()}-{self.runs}-", config.segment_seconds,
                               rtsp_transport=config.rtsp_transport, io_timeout_s=config.stall_timeout_s,
                               realtime_file=self.is_file and config.realtime_files)
         try:
