@@ -132,6 +132,42 @@ def test_ffmpeg_is_the_configured_one_else_the_systems_else_the_bundled_one(tmp_
     assert find_ffmpeg() == imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def test_an_ffmpeg_older_than_5_is_not_used(tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    from siskamling.cameras.segmenter import NoFfmpeg, find_ffmpeg
+
+    old = tmp_path / "bin" / "ffmpeg"  # Ubuntu 22.04's: its RTSP "timeout" would listen, not time out
+    old.parent.mkdir()
+    old.write_text("#!/bin/sh\necho 'ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright (c) 2000-2021'\n")
+    old.chmod(0o755)
+    with pytest.raises(NoFfmpeg, match="older than 5.0"):
+        find_ffmpeg(str(old))
+    monkeypatch.setenv("PATH", str(old.parent))
+    assert find_ffmpeg() == imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def test_segments_reported_together_keep_files_and_spans_of_their_own(tmp_path, monkeypatch):
+    # On a loaded machine ffmpeg may finish a whole file before the recorder reads its list.
+    from siskamling.cameras.segmenter import Segmenter
+
+    start = Segmenter.start
+
+    def slow_start(self):
+        started = start(self)
+        time.sleep(1.5)
+        return started
+
+    monkeypatch.setattr(Segmenter, "start", slow_start)
+    segments = record_file(tmp_path)
+    assert len(segments) == 14
+    paths = [path for _, _, path, _ in segments]
+    assert len(set(paths)) == 14 and all(p.stat().st_size == size for _, _, p, size in segments)
+    spans = [(started, ended) for started, ended, _, _ in segments]
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "one after another, not overlapping"
+    assert all(ended - started >= timedelta(seconds=5) for started, ended in spans[:-1])
+
+
 def test_a_missing_ffmpeg_is_a_clear_status_not_a_crash(tmp_path):
     reports = []
     recorder = CameraRecorder(
@@ -163,7 +199,8 @@ def worker_db(tmp_path):
     """A committed database of its own: worker processes open their own connections."""
     settings = Settings(environment=Environment.test, database_url=f"sqlite:///{tmp_path / 'w.db'}",
                         media_dir=tmp_path / "media", secret_key=SECRET_KEY, session_cookie_secure=False,
-                        segment_seconds=2, worker_lease_seconds=4)
+                        segment_seconds=2, worker_lease_seconds=4,
+                        analytics_fps=0)  # (analysing the small test video would record it without ffmpeg)
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
@@ -241,9 +278,16 @@ def test_worker_records_survives_sigkill_and_hands_over(worker_db):
     first.step()
     recorder = first.children[next(iter(first.children))]
     wait_for(lambda: len(segment_rows(factory)) >= 2)
+    assert segmenters_writing(settings.media_dir), "recorded by an ffmpeg child"
+
+    def camera_fps():
+        with session_scope(factory) as db:
+            return db.scalar(select(Camera.fps))
+
+    wait_for(camera_fps, timeout=10)  # the first frame rate is written as soon as it is measured
     with session_scope(factory) as db:
         camera = db.scalar(select(Camera))
-        assert camera.health == Health.online and camera.fps and camera.worker_id == "worker-1"
+        assert camera.health == Health.online and camera.worker_id == "worker-1"
 
     os.kill(recorder.pid, signal.SIGKILL)  # the recorder dies mid-segment
     recorder.join(5)

@@ -393,19 +393,27 @@ class CameraRecorder:
         session_wall = datetime.now(UTC)
         ingest: LiveIngest | None = None
         pending: list[tuple[Finished, float, datetime]] = []  # listed; the child closes the file just after
-        last_end: tuple[float, datetime] | None = None  # stream and wall time the last segment ended
+        last_end: tuple[float, datetime, datetime] | None = None  # the last segment: stream end, wall end, wall start
         seen_frames, seen_at, frame_wall = 0, started, None
         next_report, window = started + config.first_health_s, Progress()
         kbps = None  # from the segments finished: the child cannot count bytes on the way
         stopping = False
 
         def index(ready: list[tuple[Finished, float, datetime]]) -> None:
+            """Wall times: a segment ends when the child reports it and begins where the one before
+            ended; several reported at once (the child ended before the loop read them) follow one
+            another by their stream times, so each keeps a span and a file name of its own."""
             nonlocal last_end, kbps
-            for done, _, ended in ready:
+            for done, _, reported in ready:
+                duration = timedelta(seconds=max(done.end - done.start, 0))
                 contiguous = last_end is not None and abs(last_end[0] - done.start) < 0.5
-                began = last_end[1] if contiguous else ended - timedelta(seconds=max(done.end - done.start, 0))
-                last_end = (done.end, ended)
-                size = self._index(done.path, max(began, session_wall), ended, snapshots if ingest is None else None)
+                began = last_end[1] if contiguous else reported - duration
+                if last_end is not None and began <= last_end[2]:
+                    began = last_end[2] + timedelta(microseconds=1)
+                began = max(began, session_wall)
+                ended = max(reported, began + duration)
+                last_end = (done.end, ended, began)
+                size = self._index(done.path, began, ended, snapshots if ingest is None else None)
                 if size and done.end - done.start > 0.5:
                     kbps = round(size * 8 / 1000 / (done.end - done.start), 1)
 

@@ -18,6 +18,7 @@ outright leaves no camera connection behind.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import re
 import selectors
@@ -41,16 +42,39 @@ class NoFfmpeg(Exception):
     """No ffmpeg program to record with."""
 
 
+MIN_VERSION = (5, 0)  # before 5.0 the RTSP option ``timeout`` meant "listen", and I/O timeout was ``stimeout``
+_VERSION = re.compile(rb"version n?(\d+)\.(\d+)")
+
+
+@functools.cache
+def ffmpeg_version(path: str) -> tuple[int, int] | None:
+    """(major, minor) of an ffmpeg program; None when it does not say (a development build)."""
+    try:
+        out = subprocess.run([path, "-version"], capture_output=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = _VERSION.search(out.split(b"\n", 1)[0])
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def _recent(path: str) -> bool:
+    version = ffmpeg_version(path)
+    return version is None or version >= MIN_VERSION
+
+
 def find_ffmpeg(configured: str | None = None) -> str:
     """The ffmpeg program: the configured one, else ``ffmpeg`` on PATH (the system's, kept
-    up to date with it), else the one the ``imageio-ffmpeg`` wheel installs with the project."""
+    up to date with it) if it is 5.0 or newer, else the one the ``imageio-ffmpeg`` wheel installs
+    with the project."""
     if configured:
         path = shutil.which(configured)
         if path is None:
             raise NoFfmpeg(f"ffmpeg not found at {configured} (setting ffmpeg_path)")
+        if not _recent(path):
+            raise NoFfmpeg(f"ffmpeg at {configured} is older than 5.0 (setting ffmpeg_path)")
         return path
     path = shutil.which("ffmpeg")
-    if path:
+    if path and _recent(path):
         return path
     try:
         import imageio_ffmpeg

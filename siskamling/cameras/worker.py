@@ -67,15 +67,16 @@ HEALTH_WRITE_S = 30.0  # an unchanged state's readings reach the database this o
 
 @dataclass
 class DatabaseCallbacks:
-    """A recorder's reports into the database. A change of state is written at once; readings
-    of an unchanged state (fps, bitrate, last frame) every ``HEALTH_WRITE_S``, riding along with
-    a segment's index entry when one comes (one transaction instead of two)."""
+    """A recorder's reports into the database. A change of state or of its reason, and the
+    first frame rate after it, are written at once; readings of an unchanged state (fps, bitrate,
+    last frame) every ``HEALTH_WRITE_S``, riding along with a segment's index entry when one
+    comes (one transaction instead of two)."""
 
     factory: object
     camera_id: int
     settings: Settings
     should_stop: object
-    state: Health | None = None
+    state: tuple | None = None  # (health, message, has a frame rate) last written
     written_at: float = 0.0
     waiting: HealthReport | None = None
 
@@ -101,7 +102,8 @@ class DatabaseCallbacks:
 
     def health(self, report: HealthReport) -> None:
         self.waiting = report
-        if report.health != self.state or time.monotonic() - self.written_at >= HEALTH_WRITE_S:
+        news = (report.health, report.message, report.fps is not None) != self.state
+        if news or time.monotonic() - self.written_at >= HEALTH_WRITE_S:
             with session_scope(self.factory) as db:
                 self._write_health(db)
 
@@ -113,7 +115,8 @@ class DatabaseCallbacks:
                                      message=report.message, fps=report.fps, bitrate_kbps=report.bitrate_kbps,
                                      last_frame_at=report.last_frame_at, codec=report.codec,
                                      width=report.width, height=report.height)
-        self.state, self.written_at = report.health, time.monotonic()
+        # What makes the next report news: another state or reason, or the first frame rate.
+        self.state, self.written_at = (report.health, report.message, report.fps is not None), time.monotonic()
         if changed:
             log.info("camera %s is %s%s", self.camera_id, report.health,
                      f": {report.message}" if report.message else "")
