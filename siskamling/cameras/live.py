@@ -63,6 +63,24 @@ def wanted(folder: Path, name: str, now: float | None = None) -> bool:
         return False
 
 
+def inotify_watch(folder: Path, mask: int) -> int:
+    """A non-blocking inotify descriptor watching ``folder`` for ``mask``, or -1 where inotify is
+    missing (not Linux, no more watches): callers then look by themselves."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            return -1
+        if libc.inotify_add_watch(fd, str(folder).encode(), mask) < 0:
+            os.close(fd)
+            return -1
+    except (OSError, AttributeError):
+        return -1
+    return fd
+
+
 class InterestWatch:
     """Tells a recorder the moment a web process renews interest in its camera (inotify on the
     camera's live folder), so that it need not look every second. ``fileno`` is -1 where inotify
@@ -73,21 +91,8 @@ class InterestWatch:
     NAMES = {WANT_FILE.encode(), WANT_SNAPSHOT_FILE.encode()}
 
     def __init__(self, folder: Path) -> None:
-        self.fd = -1
         folder.mkdir(parents=True, exist_ok=True)
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            if fd < 0:
-                return
-            if libc.inotify_add_watch(fd, str(folder).encode(), self.IN_ATTRIB | self.IN_CREATE) < 0:
-                os.close(fd)
-                return
-        except (OSError, AttributeError):
-            return
-        self.fd = fd
+        self.fd = inotify_watch(folder, self.IN_ATTRIB | self.IN_CREATE)
 
     def fileno(self) -> int:
         return self.fd

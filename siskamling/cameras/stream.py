@@ -12,7 +12,6 @@ last keyframe.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import functools
 import json
 import logging
@@ -29,7 +28,15 @@ from siskamling.audit.events import LiveViewEnded, LiveViewStarted
 from siskamling.audit.service import Actor
 from siskamling.audit.watch import Subscription, watch_of
 from siskamling.cameras import service as cameras
-from siskamling.cameras.live import WANT_FILE, WANT_RENEW_S, live_folder, read_index, split_fragment, touch
+from siskamling.cameras.live import (
+    WANT_FILE,
+    WANT_RENEW_S,
+    inotify_watch,
+    live_folder,
+    read_index,
+    split_fragment,
+    touch,
+)
 from siskamling.cameras.models import Purpose
 from siskamling.core import metrics
 from siskamling.core.db import session_scope
@@ -155,19 +162,9 @@ class _Inotify:
     IN_MOVED_TO = 0x00000080
 
     def __init__(self, folder: Path, event: asyncio.Event) -> None:
-        self.fd = -1
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            if fd < 0:
-                return
-            if libc.inotify_add_watch(fd, str(folder).encode(), self.IN_MOVED_TO) < 0:
-                os.close(fd)
-                return
-        except (OSError, AttributeError):
-            return
-        self.fd, self.event = fd, event
-        asyncio.get_running_loop().add_reader(fd, self._readable)
+        self.fd, self.event = inotify_watch(folder, self.IN_MOVED_TO), event
+        if self.fd >= 0:
+            asyncio.get_running_loop().add_reader(self.fd, self._readable)
 
     def _readable(self) -> None:
         try:
