@@ -13,7 +13,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import shapely
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from siskamling.areas import importer as area_importer
@@ -398,6 +399,10 @@ def set_health(*, db_session: Session, camera_id: int, health: Health, message: 
                codec: str | None = None, width: int | None = None, height: int | None = None) -> bool:
     """Record the camera's measured health; a change of state is kept in its history.
     Returns True when the state changed."""
+    readings = dict(fps=fps, bitrate_kbps=bitrate_kbps, last_frame_at=last_frame_at, codec=codec, width=width,
+                    height=height)
+    if update_readings(db=db_session, camera_id=camera_id, health=health, message=message, **readings):
+        return False
     camera = db_session.get(Camera, camera_id)
     if camera is None:
         return False
@@ -415,16 +420,38 @@ def set_health(*, db_session: Session, camera_id: int, health: Health, message: 
                            payload={"code": camera.code, "name": camera.name, "health": str(health),
                                     "message": message})
     camera.last_error = message if health in (Health.offline, Health.degraded) else None
-    for field, value in (("fps", fps), ("bitrate_kbps", bitrate_kbps), ("last_frame_at", last_frame_at),
-                         ("codec", codec), ("width", width), ("height", height)):
+    for field, value in readings.items():
         if value is not None:
             setattr(camera, field, value)
     return changed
 
 
-def add_segment(*, db_session: Session, camera_id: int, started_at, ended_at, path: str, size: int) -> None:
-    db_session.add(RecordingSegment(camera_id=camera_id, started_at=started_at, ended_at=ended_at, path=path,
-                                    bytes=size))
+_CAMERA = Camera.__table__
+_SEGMENT = RecordingSegment.__table__
+
+
+def update_readings(*, db: Session | Connection, camera_id: int, health: Health, message: str | None = None,
+                    **readings) -> bool:
+    """A recorder's readings (fps, bitrate_kbps, last_frame_at, codec, width, height; None: keep)
+    for a camera already in state ``health``: one UPDATE guarded by that state, without loading
+    the camera. Returns False, writing nothing, if the camera is in another state (or gone): that
+    is ``set_health``'s work. Takes a session or a bare connection: a recorder reports every few
+    seconds, and a connection of its own costs a fraction of a session's unit of work."""
+    message = message[:MESSAGE_MAX] if message else message
+    values = {field: value for field, value in readings.items() if value is not None}
+    values["last_error"] = message if health in (Health.offline, Health.degraded) else None
+    orm = isinstance(db, Session)  # through a session, a camera it has loaded follows the update
+    columns = Camera if orm else _CAMERA.c
+    return bool(db.execute(update(Camera if orm else _CAMERA)
+                           .where(columns.id == camera_id, columns.health == health).values(**values)).rowcount)
+
+
+def add_segment(*, db_session: Session | Connection, camera_id: int, started_at, ended_at, path: str,
+                size: int) -> None:
+    """Index a finished segment (a session or, from a recorder, a bare connection: see
+    ``update_readings``)."""
+    db_session.execute(insert(_SEGMENT).values(camera_id=camera_id, started_at=started_at, ended_at=ended_at,
+                                               path=path, bytes=size))
 
 
 def segments(*, db_session: Session, camera_id: int, since=None, until=None) -> list[RecordingSegment]:

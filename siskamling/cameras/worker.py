@@ -70,7 +70,9 @@ class DatabaseCallbacks:
     """A recorder's reports into the database. A change of state or of its reason, and the
     first frame rate after it, are written at once; readings of an unchanged state (fps, bitrate,
     last frame) every ``HEALTH_WRITE_S``, riding along with a segment's index entry when one
-    comes (one transaction instead of two)."""
+    comes (one transaction instead of two). Segments and readings, the writes of every few
+    seconds, go through a bare connection (``engine.begin``): a session's unit of work would
+    cost the recorder several times as much CPU (docs/benchmarks.md)."""
 
     factory: object
     camera_id: int
@@ -79,6 +81,9 @@ class DatabaseCallbacks:
     state: tuple | None = None  # (health, message, has a frame rate) last written
     written_at: float = 0.0
     waiting: HealthReport | None = None
+
+    def __post_init__(self) -> None:
+        self.engine = self.factory.kw["bind"]
 
     def callbacks(self) -> Callbacks:
         return Callbacks(on_segment=self.segment, on_health=self.health, should_stop=self.should_stop,
@@ -94,29 +99,48 @@ class DatabaseCallbacks:
 
     def segment(self, started_at, ended_at, path, size) -> None:
         relative = str(path.relative_to(self.settings.media_dir))
-        with session_scope(self.factory) as db:
-            cameras.add_segment(db_session=db, camera_id=self.camera_id, started_at=started_at, ended_at=ended_at,
-                                path=relative, size=size)
-            if time.monotonic() - self.written_at >= HEALTH_WRITE_S / 2:
-                self._write_health(db)
+        ride = self.waiting is not None and time.monotonic() - self.written_at >= HEALTH_WRITE_S / 2
+        with self.engine.begin() as conn:
+            cameras.add_segment(db_session=conn, camera_id=self.camera_id, started_at=started_at,
+                                ended_at=ended_at, path=relative, size=size)
+            if ride and self._key(self.waiting) == self.state and self._readings(conn, self.waiting):
+                self.waiting, self.written_at = None, time.monotonic()
+        if ride and self.waiting is not None:
+            self._write_health()  # the camera's state changed meanwhile (elsewhere): the full way
 
     def health(self, report: HealthReport) -> None:
         self.waiting = report
-        news = (report.health, report.message, report.fps is not None) != self.state
-        if news or time.monotonic() - self.written_at >= HEALTH_WRITE_S:
-            with session_scope(self.factory) as db:
-                self._write_health(db)
+        if self._key(report) != self.state or time.monotonic() - self.written_at >= HEALTH_WRITE_S:
+            self._write_health()
 
-    def _write_health(self, db) -> None:
+    @staticmethod
+    def _key(report: HealthReport) -> tuple:
+        """What makes a report news: another state or reason, or the first frame rate."""
+        return report.health, report.message, report.fps is not None
+
+    def _readings(self, db, report: HealthReport) -> bool:
+        return cameras.update_readings(db=db, camera_id=self.camera_id, health=report.health,
+                                       message=report.message, fps=report.fps, bitrate_kbps=report.bitrate_kbps,
+                                       last_frame_at=report.last_frame_at, codec=report.codec,
+                                       width=report.width, height=report.height)
+
+    def _write_health(self) -> None:
         report, self.waiting = self.waiting, None
         if report is None:
             return
-        changed = cameras.set_health(db_session=db, camera_id=self.camera_id, health=report.health,
-                                     message=report.message, fps=report.fps, bitrate_kbps=report.bitrate_kbps,
-                                     last_frame_at=report.last_frame_at, codec=report.codec,
-                                     width=report.width, height=report.height)
-        # What makes the next report news: another state or reason, or the first frame rate.
-        self.state, self.written_at = (report.health, report.message, report.fps is not None), time.monotonic()
+        changed = False
+        if self._key(report) == self.state:  # nearly always: the readings of a state already written
+            with self.engine.begin() as conn:
+                written = self._readings(conn, report)
+        else:
+            written = False
+        if not written:
+            with session_scope(self.factory) as db:
+                changed = cameras.set_health(db_session=db, camera_id=self.camera_id, health=report.health,
+                                             message=report.message, fps=report.fps,
+                                             bitrate_kbps=report.bitrate_kbps, last_frame_at=report.last_frame_at,
+                                             codec=report.codec, width=report.width, height=report.height)
+        self.state, self.written_at = self._key(report), time.monotonic()
         if changed:
             log.info("camera %s is %s%s", self.camera_id, report.health,
                      f": {report.message}" if report.message else "")
