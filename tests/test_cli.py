@@ -257,8 +257,11 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
-def test_stopping_serve_stops_its_camera_worker_and_recorders(tmp_path, city, run, env, how):
+@pytest.mark.parametrize(("command", "how"), [("serve", signal.SIGTERM), ("serve", signal.SIGKILL),
+                                              ("worker", signal.SIGKILL)])
+def test_stopping_serve_or_a_worker_stops_its_recorders(tmp_path, city, run, env, command, how):
+    """Stopped or killed outright, ``serve`` takes its worker, the worker's recorder processes and
+    their ffmpeg children with it; so does a ``siskamling worker`` killed outright."""
     import time
 
     from tests.helpers import shared_data
@@ -271,24 +274,26 @@ def test_stopping_serve_stops_its_camera_worker_and_recorders(tmp_path, city, ru
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # (analytics off: a camera analysed from its main stream is recorded without an ffmpeg child)
-    proc = subprocess.Popen([sys.executable, "-m", "siskamling", "serve", "--port", str(port)],
+    args = ["serve", "--port", str(port)] if command == "serve" else ["worker"]
+    proc = subprocess.Popen([sys.executable, "-m", "siskamling", *args],
                             env={**os.environ, **env, "SISKAMLING_ANALYTICS_FPS": "0"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: set[int] = set()
     try:
         deadline = time.monotonic() + 60
         while not _recording(_alive(_descendants(proc.pid))) and time.monotonic() < deadline:
             time.sleep(0.3)
         children = _alive(_descendants(proc.pid))
-        assert len(children) >= 3 and _recording(children), "serve started a worker, the worker a recorder, " \
-            "the recorder its ffmpeg"
+        assert len(children) >= (3 if command == "serve" else 2) and _recording(children), \
+            "serve started a worker, the worker a recorder process, the recorder its ffmpeg"
         os.kill(proc.pid, how)
         proc.wait(30)
         deadline = time.monotonic() + 40
         while _alive(children) and time.monotonic() < deadline:
             time.sleep(0.3)
-        assert not _alive(children), "no worker or recorder outlives the server"
+        assert not _alive(children), f"no worker, recorder or ffmpeg outlives {command}"
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in _alive(_descendants(proc.pid)):
+        for pid in _alive(children | _descendants(proc.pid)):  # (orphans are no longer below it)
             os.kill(pid, signal.SIGKILL)

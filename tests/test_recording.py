@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -320,6 +321,59 @@ def test_worker_records_survives_sigkill_and_hands_over(worker_db):
         camera = db.scalar(select(Camera))
         assert camera.worker_id is None, "a worker that stops cleanly hands its cameras back"
         assert db.scalar(select(CameraHealthEvent).where(CameraHealthEvent.health == "online")) is not None
+
+
+def segments_by_code(factory) -> dict[str, int]:
+    with session_scope(factory) as db:
+        rows = db.execute(select(Camera.code, RecordingSegment.id).join(RecordingSegment,
+                                                                         RecordingSegment.camera_id == Camera.id))
+        return dict(Counter(code for code, _ in rows))
+
+
+def test_cameras_share_recorder_processes_and_each_stops_on_its_own(worker_db):
+    from siskamling.cameras.worker import Supervisor
+
+    settings, factory = worker_db
+    settings = settings.model_copy(update={"worker_cameras_per_process": 2})
+    with session_scope(factory) as db:
+        for code in ("CAM-2", "CAM-3"):
+            register(db, settings, code, f"file://{video()}")
+    worker = Supervisor(settings, worker_id="w", renew_every_s=1)
+    try:
+        worker.step()
+        pids = {worker.codes[camera_id]: proc.pid for camera_id, proc in worker.children.items()}
+        assert len(pids) == 3 and len(set(pids.values())) == 2, "three cameras, two at most per recorder process"
+        pair = sorted(code for code in pids if list(pids.values()).count(pids[code]) == 2)
+        wait_for(lambda: set(segments_by_code(factory)) == {"CAM-1", "CAM-2", "CAM-3"})
+
+        def disable(code):
+            with session_scope(factory) as db:
+                db.scalar(select(Camera).where(Camera.code == code)).enabled = False
+            worker.step()
+
+        gone, partner = pair
+        disable(gone)  # its recorder stops; the camera sharing its process goes on
+        assert not segmenters_writing(settings.media_dir / "recordings" / gone), "its ffmpeg ended with it"
+        before = segments_by_code(factory)
+        wait_for(lambda: segments_by_code(factory).get(partner, 0) >= before[partner] + 2)
+        assert segments_by_code(factory)[gone] == before[gone], "a stopped camera records nothing more"
+        shared = worker.children[next(c for c, code in worker.codes.items() if code == partner)]
+        assert shared.pid == pids[partner] and shared.is_alive(), "its neighbour was not restarted"
+
+        disable(partner)  # the last camera of a recorder process: the process ends
+        shared.join(5)
+        assert not shared.is_alive()
+        assert len(worker.processes) == 1
+
+        # A worker that dies outright (its end of the pipes closes, as the kernel does) takes its
+        # recorder processes, and their ffmpeg children, with it.
+        (last,) = worker.processes
+        last.conn.close()
+        last.proc.join(30)
+        assert not last.proc.is_alive(), "a recorder process does not outlive its worker"
+        wait_for(lambda: not segmenters_writing(settings.media_dir), timeout=10)
+    finally:
+        worker.shutdown()
 
 
 def test_camera_page_shows_health_and_recorded_spans(db, settings, login_as):

@@ -1,7 +1,11 @@
-"""Camera workers: a supervisor process claims cameras through leases in the database and runs
-one recorder process per camera; ``siskamling serve`` starts one, ``siskamling worker`` runs one on
-another machine. A camera whose worker dies stops being renewed and is claimed by another worker
-when its lease runs out."""
+"""Camera workers: a supervisor process claims cameras through leases in the database and records
+them in recorder processes of its own, each recording up to ``worker_cameras_per_process``
+cameras in a thread per camera (their packets never enter Python with the default engine, so a
+thread costs a camera far less than a process of its own: memory above all). ``siskamling serve``
+starts one worker, ``siskamling worker`` runs one on another machine. A camera whose worker dies
+stops being renewed and is claimed by another worker when its lease runs out; a recorder process
+whose worker dies stops recording (its command pipe closes), and a recorder process that dies is
+restarted by its worker with its cameras."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from siskamling.cameras import service as cameras
 from siskamling.cameras.models import Health
@@ -25,41 +30,98 @@ from siskamling.events import service as events
 log = logging.getLogger(__name__)
 SPAWN = multiprocessing.get_context("spawn")
 LOG_FORMAT = "%(asctime)s %(processName)s %(levelname)s %(message)s"
+RECORDER_LOG_FORMAT = "%(asctime)s %(processName)s %(threadName)s %(levelname)s %(message)s"  # thread: camera-CODE
 
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-# --- one camera, in its own process ------------------------------------------------------------
+# --- a recorder process: several cameras, a thread each ------------------------------------------
 
 
-def recorder_main(settings_json: str, camera_id: int, code: str) -> None:
-    """Entry point of a recorder process: its own database engine, stopped by SIGTERM."""
+class CameraThread(threading.Thread):
+    """One camera's recorder, until its own stop or the process's."""
+
+    def __init__(self, settings: Settings, factory, camera_id: int, code: str, process_stopping: threading.Event):
+        super().__init__(name=f"camera-{code}", daemon=True)
+        self.settings, self.factory, self.camera_id, self.code = settings, factory, camera_id, code
+        self.stopped = threading.Event()
+        self.process_stopping = process_stopping
+        self.started_at = time.monotonic()
+
+    def should_stop(self) -> bool:
+        return self.stopped.is_set() or self.process_stopping.is_set()
+
+    def run(self) -> None:
+        try:
+            with session_scope(self.factory) as db:
+                source = cameras.source_for(db_session=db, camera_id=self.camera_id, settings=self.settings)
+            if source is None:
+                return
+            url, substream_url, credentials = source
+            settings = self.settings
+            CameraRecorder(
+                code=self.code, url=url, credentials=credentials, substream_url=substream_url,
+                config=RecorderConfig(media_dir=settings.media_dir, segment_seconds=settings.segment_seconds,
+                                      analytics_fps=settings.analytics_fps, engine=settings.recording_engine,
+                                      ffmpeg=settings.ffmpeg_path),
+                callbacks=DatabaseCallbacks(self.factory, self.camera_id, settings, self.should_stop).callbacks(),
+            ).run()
+        except Exception:
+            log.exception("camera %s: the recorder failed; it starts again", self.code)
+
+
+RESTART_AFTER_S = 5.0  # a camera's recorder that ended on its own starts again, at most this often
+STOP_WAIT_S = 15.0  # a camera stopping closes its segment (FFmpeg is given 10 s)
+
+
+def recorder_main(settings_json: str, commands) -> None:
+    """Entry point of a recorder process: records the cameras its worker hands it over
+    ``commands`` (``("start", id, code)``, ``("stop", id, None)``, answered by ``("stopped", id)``)
+    until SIGTERM, or until the worker is gone (the pipe closes)."""
     import siskamling.models  # noqa: F401  (mappers)
 
     # A spawned process starts without the worker's logging set-up: without this, the recorder's
     # own lines (a camera going online or offline, and why) were dropped.
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.basicConfig(level=logging.INFO, format=RECORDER_LOG_FORMAT)
     settings = Settings.model_validate_json(settings_json)
-    stopping = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__("flag", True))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when recorders stop
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when recorders stop
     gc.freeze()  # the modules and mappers loaded so far live as long as the process: never scan them
     factory = make_session_factory(make_engine(settings.database_url))
-    with session_scope(factory) as db:
-        source = cameras.source_for(db_session=db, camera_id=camera_id, settings=settings)
-    if source is None:
-        return
-    url, substream_url, credentials = source
-    recorder = CameraRecorder(
-        code=code, url=url, credentials=credentials, substream_url=substream_url,
-        config=RecorderConfig(media_dir=settings.media_dir, segment_seconds=settings.segment_seconds,
-                              analytics_fps=settings.analytics_fps, engine=settings.recording_engine,
-                              ffmpeg=settings.ffmpeg_path),
-        callbacks=DatabaseCallbacks(factory, camera_id, settings, lambda: stopping["flag"]).callbacks(),
-    )
-    recorder.run()
+    recording: dict[int, CameraThread] = {}
+
+    def start(camera_id: int, code: str) -> None:
+        thread = recording[camera_id] = CameraThread(settings, factory, camera_id, code, stopping)
+        thread.start()
+
+    try:
+        while not stopping.is_set():
+            try:
+                message = commands.recv() if commands.poll(1.0) else None
+            except (EOFError, OSError):
+                log.warning("the worker is gone: recorder process stops")
+                break
+            if message is not None:
+                command, camera_id, code = message
+                if command == "start" and camera_id not in recording:
+                    start(camera_id, code)
+                elif command == "stop":
+                    thread = recording.pop(camera_id, None)
+                    if thread is not None:
+                        thread.stopped.set()
+                        thread.join(STOP_WAIT_S)  # it finishes and indexes the segment it was writing
+                    commands.send(("stopped", camera_id))
+            for camera_id, thread in list(recording.items()):
+                if not thread.is_alive() and time.monotonic() - thread.started_at >= RESTART_AFTER_S:
+                    log.warning("camera %s: recorder ended; starting it again", thread.code)
+                    start(camera_id, thread.code)
+    finally:
+        stopping.set()
+        for thread in recording.values():
+            thread.join(STOP_WAIT_S)
 
 
 HEALTH_WRITE_S = 30.0  # an unchanged state's readings reach the database this often
@@ -149,30 +211,49 @@ class DatabaseCallbacks:
 # --- the supervisor ----------------------------------------------------------------------------
 
 
+@dataclass
+class RecorderProcess:
+    """One of a worker's recorder processes, the pipe that gives it cameras, and those cameras."""
+
+    proc: multiprocessing.Process
+    conn: object  # multiprocessing.connection.Connection
+    cameras: set[int] = field(default_factory=set)
+
+
 class Supervisor:
     def __init__(self, settings: Settings, worker_id: str | None = None, renew_every_s: float | None = None) -> None:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self.factory = make_session_factory(make_engine(settings.database_url))
-        self.children: dict[int, multiprocessing.Process] = {}
+        self.processes: list[RecorderProcess] = []
+        self.where: dict[int, RecorderProcess] = {}  # camera id -> the process recording it
         self.codes: dict[int, str] = {}
         self.renew_every_s = renew_every_s or max(settings.worker_lease_seconds / 4, 1.0)
+        self.spawned = 0
+
+    @property
+    def children(self) -> dict[int, multiprocessing.Process]:
+        """Each camera this worker holds, and the process recording it."""
+        return {camera_id: host.proc for camera_id, host in self.where.items()}
 
     def step(self) -> None:
-        """One round: renew leases, stop recorders whose camera was lost, restart dead ones,
-        claim more cameras while there is room."""
+        """One round: renew leases, stop recording cameras that were lost, restart recorder
+        processes that died (with their cameras), claim more cameras while there is room."""
         lease = self.settings.worker_lease_seconds
         with session_scope(self.factory) as db:
-            held = cameras.renew_leases(db_session=db, worker_id=self.worker_id, camera_ids=list(self.children),
+            held = cameras.renew_leases(db_session=db, worker_id=self.worker_id, camera_ids=list(self.where),
                                         lease_seconds=lease)
-        for camera_id in [c for c in self.children if c not in held]:
+        for camera_id in [c for c in self.where if c not in held]:
             log.warning("lost camera %s (lease taken over or camera disabled)", camera_id)
             self._stop(camera_id)
-        for camera_id, proc in list(self.children.items()):
-            if not proc.is_alive():
-                log.warning("recorder for camera %s exited (%s); restarting", camera_id, proc.exitcode)
+        for host in [h for h in self.processes if not h.proc.is_alive()]:
+            log.warning("recorder process %s exited (%s); restarting its %s camera(s)", host.proc.name,
+                        host.proc.exitcode, len(host.cameras))
+            self._end(host)
+            for camera_id in sorted(host.cameras):
+                del self.where[camera_id]
                 self._start(camera_id)
-        while len(self.children) < self.settings.worker_capacity:
+        while len(self.where) < self.settings.worker_capacity:
             with session_scope(self.factory) as db:
                 camera_id = cameras.claim_one(db_session=db, worker_id=self.worker_id, lease_seconds=lease)
                 code = cameras.code_of(db_session=db, camera_id=camera_id) if camera_id else None
@@ -186,7 +267,7 @@ class Supervisor:
         live on its worker's disk)."""
         import shutil
 
-        held = list(self.children)
+        held = list(self.where)
         if not held:
             return 0, 0
         self.settings.media_dir.mkdir(parents=True, exist_ok=True)
@@ -203,27 +284,66 @@ class Supervisor:
         return expired, pressed
 
     def _start(self, camera_id: int) -> None:
-        proc = SPAWN.Process(target=recorder_main, name=f"siskamling-recorder-{self.codes[camera_id]}",
-                             args=(self.settings.model_dump_json(), camera_id, self.codes[camera_id]), daemon=True)
-        proc.start()
-        self.children[camera_id] = proc
+        per_process = self.settings.worker_cameras_per_process
+        host = next((h for h in self.processes if len(h.cameras) < per_process and h.proc.is_alive()), None)
+        if host is None:
+            host = self._spawn()
+        host.cameras.add(camera_id)
+        self.where[camera_id] = host
+        try:
+            host.conn.send(("start", camera_id, self.codes[camera_id]))
+        except OSError:
+            pass  # it just died: the next step restarts it with its cameras
 
-    def _stop(self, camera_id: int, timeout: float = 5.0) -> None:
-        proc = self.children.pop(camera_id, None)
+    def _spawn(self) -> RecorderProcess:
+        self.spawned += 1
+        ours, theirs = SPAWN.Pipe()
+        proc = SPAWN.Process(target=recorder_main, name=f"siskamling-recorder-{self.spawned}",
+                             args=(self.settings.model_dump_json(), theirs), daemon=True)
+        proc.start()
+        theirs.close()  # the recorder process holds the only other end: it reads EOF when we are gone
+        host = RecorderProcess(proc, ours)
+        self.processes.append(host)
+        return host
+
+    def _stop(self, camera_id: int) -> None:
+        """Stop recording one camera: its recorder finishes and indexes the segment it was
+        writing. A recorder process left without cameras ends."""
+        host = self.where.pop(camera_id, None)
         self.codes.pop(camera_id, None)
-        if proc is None:
+        if host is None:
             return
-        proc.terminate()
-        proc.join(timeout)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+        host.cameras.discard(camera_id)
+        try:
+            host.conn.send(("stop", camera_id, None))
+            deadline = time.monotonic() + STOP_WAIT_S + 5
+            while (left := deadline - time.monotonic()) > 0 and host.conn.poll(left):
+                if host.conn.recv() == ("stopped", camera_id):
+                    break
+        except (OSError, EOFError):
+            pass  # the process is gone, and the camera's recording with it
+        if not host.cameras:
+            self._end(host)
+
+    def _end(self, host: RecorderProcess, timeout: float = STOP_WAIT_S + 5) -> None:
+        if host in self.processes:
+            self.processes.remove(host)
+        host.proc.terminate()
+        host.proc.join(timeout)
+        if host.proc.is_alive():
+            host.proc.kill()
+            host.proc.join()
+        host.conn.close()
 
     def shutdown(self) -> None:
         """Stop every recorder (each finishes its segment) and hand the cameras back at once."""
-        held = list(self.children)
-        for camera_id in held:
-            self._stop(camera_id)
+        held = list(self.where)
+        for host in self.processes:
+            host.proc.terminate()  # all at once: each camera closes its segment in parallel
+        for host in list(self.processes):
+            self._end(host)
+        self.where.clear()
+        self.codes.clear()
         with session_scope(self.factory) as db:
             cameras.release(db_session=db, worker_id=self.worker_id, camera_ids=held)
             for camera_id in held:

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         True, description="`siskamling serve` also runs a camera worker (set false when workers run on other machines)"
     )
     worker_capacity: int = Field(16, ge=1, le=1000, description="cameras one worker process records at most")
+    worker_cameras_per_process: int = Field(
+        8, ge=1, le=64, description="cameras one recorder process of a worker records, each in a thread of its own "
+        "(1: a process per camera)"
+    )
     worker_lease_seconds: float = Field(
         20, ge=3, le=300, description="a camera whose worker stops renewing for this long moves to another worker"
     )
