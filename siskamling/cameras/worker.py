@@ -48,7 +48,11 @@ class CameraThread(threading.Thread):
         self.settings, self.factory, self.camera_id, self.code = settings, factory, camera_id, code
         self.stopped = threading.Event()
         self.process_stopping = process_stopping
+        self.started_at = 0.0
+
+    def start(self) -> None:
         self.started_at = time.monotonic()
+        super().start()
 
     def should_stop(self) -> bool:
         return self.stopped.is_set() or self.process_stopping.is_set()
@@ -92,36 +96,41 @@ def recorder_main(settings_json: str, commands) -> None:
     gc.freeze()  # the modules and mappers loaded so far live as long as the process: never scan them
     factory = make_session_factory(make_engine(settings.database_url))
     recording: dict[int, CameraThread] = {}
-
-    def start(camera_id: int, code: str) -> None:
-        thread = recording[camera_id] = CameraThread(settings, factory, camera_id, code, stopping)
-        thread.start()
-
+    ending: dict[int, CameraThread] = {}  # told to stop, closing their segment
     try:
         while not stopping.is_set():
             try:
-                message = commands.recv() if commands.poll(1.0) else None
+                message = commands.recv() if commands.poll(0.2 if ending else 1.0) else None
             except (EOFError, OSError):
                 log.warning("the worker is gone: recorder process stops")
                 break
             if message is not None:
                 command, camera_id, code = message
-                if command == "start" and camera_id not in recording:
-                    start(camera_id, code)
+                if command == "start":
+                    recording.setdefault(camera_id, CameraThread(settings, factory, camera_id, code, stopping))
                 elif command == "stop":
                     thread = recording.pop(camera_id, None)
                     if thread is not None:
-                        thread.stopped.set()
-                        thread.join(STOP_WAIT_S)  # it finishes and indexes the segment it was writing
+                        thread.stopped.set()  # it finishes and indexes the segment it was writing
+                        ending[camera_id] = thread
+            for camera_id, thread in list(ending.items()):
+                if not thread.is_alive():
+                    del ending[camera_id]
                     commands.send(("stopped", camera_id))
             for camera_id, thread in list(recording.items()):
-                if not thread.is_alive() and time.monotonic() - thread.started_at >= RESTART_AFTER_S:
+                if camera_id in ending:
+                    continue  # started again before its last recorder ended: it waits for it
+                if thread.ident is None:
+                    thread.start()
+                elif not thread.is_alive() and time.monotonic() - thread.started_at >= RESTART_AFTER_S:
                     log.warning("camera %s: recorder ended; starting it again", thread.code)
-                    start(camera_id, thread.code)
+                    thread = recording[camera_id] = CameraThread(settings, factory, camera_id, thread.code, stopping)
+                    thread.start()
     finally:
         stopping.set()
-        for thread in recording.values():
-            thread.join(STOP_WAIT_S)
+        for thread in [*recording.values(), *ending.values()]:
+            if thread.ident is not None:
+                thread.join(STOP_WAIT_S)
 
 
 HEALTH_WRITE_S = 30.0  # an unchanged state's readings reach the database this often
@@ -211,7 +220,7 @@ class DatabaseCallbacks:
 # --- the supervisor ----------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # (each is itself: hashed by identity)
 class RecorderProcess:
     """One of a worker's recorder processes, the pipe that gives it cameras, and those cameras."""
 
@@ -243,9 +252,10 @@ class Supervisor:
         with session_scope(self.factory) as db:
             held = cameras.renew_leases(db_session=db, worker_id=self.worker_id, camera_ids=list(self.where),
                                         lease_seconds=lease)
-        for camera_id in [c for c in self.where if c not in held]:
+        lost = [c for c in self.where if c not in held]
+        for camera_id in lost:
             log.warning("lost camera %s (lease taken over or camera disabled)", camera_id)
-            self._stop(camera_id)
+        self._stop(lost)
         for host in [h for h in self.processes if not h.proc.is_alive()]:
             log.warning("recorder process %s exited (%s); restarting its %s camera(s)", host.proc.name,
                         host.proc.exitcode, len(host.cameras))
@@ -306,24 +316,33 @@ class Supervisor:
         self.processes.append(host)
         return host
 
-    def _stop(self, camera_id: int) -> None:
-        """Stop recording one camera: its recorder finishes and indexes the segment it was
-        writing. A recorder process left without cameras ends."""
-        host = self.where.pop(camera_id, None)
-        self.codes.pop(camera_id, None)
-        if host is None:
-            return
-        host.cameras.discard(camera_id)
-        try:
-            host.conn.send(("stop", camera_id, None))
-            deadline = time.monotonic() + STOP_WAIT_S + 5
-            while (left := deadline - time.monotonic()) > 0 and host.conn.poll(left):
-                if host.conn.recv() == ("stopped", camera_id):
-                    break
-        except (OSError, EOFError):
-            pass  # the process is gone, and the camera's recording with it
-        if not host.cameras:
-            self._end(host)
+    def _stop(self, camera_ids: list[int]) -> None:
+        """Stop recording these cameras, all at once: each recorder finishes and indexes the
+        segment it was writing. A recorder process left without cameras ends."""
+        waiting: dict[RecorderProcess, set[int]] = {}
+        for camera_id in camera_ids:
+            host = self.where.pop(camera_id, None)
+            self.codes.pop(camera_id, None)
+            if host is None:
+                continue
+            host.cameras.discard(camera_id)
+            waiting.setdefault(host, set())
+            try:
+                host.conn.send(("stop", camera_id, None))
+                waiting[host].add(camera_id)
+            except OSError:
+                pass  # the process is gone, and the camera's recording with it
+        deadline = time.monotonic() + STOP_WAIT_S + 5
+        for host, stopping in waiting.items():
+            try:
+                while stopping and host.conn.poll(max(deadline - time.monotonic(), 0)):
+                    stopping.discard(host.conn.recv()[1])
+            except (OSError, EOFError):
+                pass
+            if stopping:
+                log.warning("cameras %s did not stop in time", sorted(stopping))
+            if not host.cameras:
+                self._end(host)
 
     def _end(self, host: RecorderProcess, timeout: float = STOP_WAIT_S + 5) -> None:
         if host in self.processes:
