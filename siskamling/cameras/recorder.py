@@ -208,6 +208,11 @@ class Snapshotter:
         except av.error.FFmpegError:
             pass
 
+    def keyframes_done(self) -> None:
+        """No more keyframes will be offered (only ``from_file`` from now on): the decoder and
+        its picture buffers, about 10 MB at 720p, go."""
+        self.decoder = None
+
     def from_file(self, path: Path) -> None:
         """A thumbnail from the first picture of a finished segment."""
         try:
@@ -227,6 +232,7 @@ class Snapshotter:
             self.encoder.pix_fmt = "yuvj420p"
             self.encoder.time_base = Fraction(1, 25)
             self.encoder.options = {"q:v": "5"}
+            self.encoder.thread_count = 1  # one picture now and then: no threads of its own (and their memory)
         picture = frame.reformat(format="yuvj420p", width=self.encoder.width, height=self.encoder.height)
         # Pictures come from different sources (live packets, segment files) without a common
         # clock; the encoder wants increasing timestamps.
@@ -346,6 +352,7 @@ class CameraRecorder:
                 return
             size = (stream.codec_context.width, stream.codec_context.height)
             self._first_snapshot(container, stream, snapshots)
+            snapshots.keyframes_done()  # later thumbnails come from finished segments
             container.close()
             self._record_ffmpeg(codec, size, snapshots)
         except av.error.FFmpegError as exc:
