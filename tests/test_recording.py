@@ -376,6 +376,21 @@ def test_cameras_share_recorder_processes_and_each_stops_on_its_own(worker_db):
         worker.shutdown()
 
 
+def test_a_recorder_process_answers_a_stop_for_a_camera_it_does_not_record_at_once(worker_db):
+    from siskamling.cameras.worker import Supervisor
+
+    settings, _ = worker_db
+    worker = Supervisor(settings, worker_id="w")
+    process = worker._spawn()
+    try:
+        process.conn.send(("stop", 999, None))
+        assert process.conn.poll(10) and process.conn.recv() == ("stopped", 999), \
+            "the worker does not wait its full stop timeout for a camera that is not there"
+    finally:
+        worker._end(process)
+    assert not process.proc.is_alive()
+
+
 def test_camera_page_shows_health_and_recorded_spans(db, settings, login_as):
     from datetime import UTC, datetime
 

@@ -104,19 +104,27 @@ def recorder_main(settings_json: str, commands) -> None:
             except (EOFError, OSError):
                 log.warning("the worker is gone: recorder process stops")
                 break
+            stopped: list[int] = []  # to answer
             if message is not None:
                 command, camera_id, code = message
                 if command == "start":
                     recording.setdefault(camera_id, CameraThread(settings, factory, camera_id, code, stopping))
                 elif command == "stop":
                     thread = recording.pop(camera_id, None)
-                    if thread is not None:
+                    if thread is not None and thread.ident is not None:
                         thread.stopped.set()  # it finishes and indexes the segment it was writing
                         ending[camera_id] = thread
+                    elif camera_id not in ending:
+                        stopped.append(camera_id)  # not recording here
             for camera_id, thread in list(ending.items()):
                 if not thread.is_alive():
                     del ending[camera_id]
+                    stopped.append(camera_id)
+            try:
+                for camera_id in stopped:
                     commands.send(("stopped", camera_id))
+            except OSError:
+                pass  # the worker is gone: the next poll says so
             for camera_id, thread in list(recording.items()):
                 if camera_id in ending:
                     continue  # started again before its last recorder ended: it waits for it
