@@ -271,6 +271,45 @@ def test_a_change_of_state_is_written_at_once_and_readings_ride_with_a_segment(w
     assert camera()[0] == Health.offline, "going offline is written at once"
 
 
+def test_a_busy_database_loses_no_segment_and_stops_no_recording(worker_db, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from siskamling.cameras.recorder import HealthReport
+    from siskamling.cameras.worker import DatabaseCallbacks
+
+    settings, factory = worker_db
+    with session_scope(factory) as db:
+        camera_id = db.scalar(select(Camera.id))
+    busy = OperationalError("INSERT", {}, Exception("database is locked"))
+    failures = {"add_segment": 2, "set_health": 1}
+
+    def flaky(name):
+        real = getattr(cameras, name)
+
+        def call(**kwargs):
+            if failures[name]:
+                failures[name] -= 1
+                raise busy
+            return real(**kwargs)
+        return call
+
+    for name in failures:
+        monkeypatch.setattr(cameras, name, flaky(name))
+    cb = DatabaseCallbacks(factory, camera_id, settings, lambda: False)
+    file = settings.media_dir / "recordings" / "CAM-1" / "a.mp4"
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"x")
+    now = utcnow()
+    cb.segment(now, now + timedelta(seconds=10), file, 1)  # twice "database is locked", then written
+    assert segment_rows(factory) == [("recordings/CAM-1/a.mp4", 1)]
+    cb.health(HealthReport(Health.online, fps=15.0, last_frame_at=now))  # not written: the database is busy
+    with session_scope(factory) as db:
+        assert db.get(Camera, camera_id).health != Health.online
+    cb.health(HealthReport(Health.online, fps=14.0, last_frame_at=now))  # the next report is
+    with session_scope(factory) as db:
+        assert db.get(Camera, camera_id).health == Health.online
+
+
 def test_worker_records_survives_sigkill_and_hands_over(worker_db):
     from siskamling.cameras.worker import Supervisor
 
@@ -384,7 +423,7 @@ def test_a_recorder_process_answers_a_stop_for_a_camera_it_does_not_record_at_on
     process = worker._spawn()
     try:
         process.conn.send(("stop", 999, None))
-        assert process.conn.poll(10) and process.conn.recv() == ("stopped", 999), \
+        assert process.conn.poll(60) and process.conn.recv() == ("stopped", 999), \
             "the worker does not wait its full stop timeout for a camera that is not there"
     finally:
         worker._end(process)

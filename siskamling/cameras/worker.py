@@ -20,6 +20,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import OperationalError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
 from siskamling.cameras import service as cameras
 from siskamling.cameras.models import Health
 from siskamling.cameras.recorder import Callbacks, CameraRecorder, HealthReport, RecorderConfig
@@ -142,6 +145,19 @@ def recorder_main(settings_json: str, commands) -> None:
 
 
 HEALTH_WRITE_S = 30.0  # an unchanged state's readings reach the database this often
+DB_RETRY_S = 300.0  # how long a segment's index entry is retried before its recorder gives up
+TRANSIENT = (OperationalError, TimeoutError)  # a database busy (SQLite's write lock) or unreachable
+
+
+def durably(write, what: str):
+    """``write()``, retried (0.5 s doubling to 10 s between tries) while the database is busy or
+    unreachable, for up to ``DB_RETRY_S``; then the error goes up."""
+    for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT), stop=stop_after_delay(DB_RETRY_S),
+                            wait=wait_exponential(multiplier=0.5, max=10), reraise=True,
+                            before_sleep=lambda state: log.warning("%s: database error (%s), trying again",
+                                                                   what, state.outcome.exception().__class__.__name__)):
+        with attempt:
+            return write()
 
 
 @dataclass
@@ -177,14 +193,20 @@ class DatabaseCallbacks:
             cameras.end_motion(db_session=db, event_id=event_id, ended_at=at, score=score)
 
     def segment(self, started_at, ended_at, path, size) -> None:
+        """Index a finished segment. Its file is already in place, so the row must not be lost
+        to a busy or briefly unreachable database: retried for up to ``DB_RETRY_S``."""
         relative = str(path.relative_to(self.settings.media_dir))
         ride = self.waiting is not None and time.monotonic() - self.written_at >= HEALTH_WRITE_S / 2
-        with self.engine.begin() as conn:
-            cameras.add_segment(db_session=conn, camera_id=self.camera_id, started_at=started_at,
-                                ended_at=ended_at, path=relative, size=size)
-            if ride and self._key(self.waiting) == self.state and self._readings(conn, self.waiting):
-                self.waiting, self.written_at = None, time.monotonic()
-        if ride and self.waiting is not None:
+
+        def write() -> bool:
+            with self.engine.begin() as conn:
+                cameras.add_segment(db_session=conn, camera_id=self.camera_id, started_at=started_at,
+                                    ended_at=ended_at, path=relative, size=size)
+                return ride and self._key(self.waiting) == self.state and self._readings(conn, self.waiting)
+
+        if durably(write, f"camera {self.camera_id}: segment {relative}"):
+            self.waiting, self.written_at = None, time.monotonic()
+        elif ride and self.waiting is not None:
             self._write_health()  # the camera's state changed meanwhile (elsewhere): the full way
 
     def health(self, report: HealthReport) -> None:
@@ -204,21 +226,29 @@ class DatabaseCallbacks:
                                        width=report.width, height=report.height)
 
     def _write_health(self) -> None:
+        """Write the waiting report. If the database is busy or unreachable, the report waits for
+        the next try (a newer report replaces it) and recording goes on."""
         report, self.waiting = self.waiting, None
         if report is None:
             return
         changed = False
-        if self._key(report) == self.state:  # nearly always: the readings of a state already written
-            with self.engine.begin() as conn:
-                written = self._readings(conn, report)
-        else:
-            written = False
-        if not written:
-            with session_scope(self.factory) as db:
-                changed = cameras.set_health(db_session=db, camera_id=self.camera_id, health=report.health,
-                                             message=report.message, fps=report.fps,
-                                             bitrate_kbps=report.bitrate_kbps, last_frame_at=report.last_frame_at,
-                                             codec=report.codec, width=report.width, height=report.height)
+        try:
+            if self._key(report) == self.state:  # nearly always: the readings of a state already written
+                with self.engine.begin() as conn:
+                    written = self._readings(conn, report)
+            else:
+                written = False
+            if not written:
+                with session_scope(self.factory) as db:
+                    changed = cameras.set_health(
+                        db_session=db, camera_id=self.camera_id, health=report.health, message=report.message,
+                        fps=report.fps, bitrate_kbps=report.bitrate_kbps, last_frame_at=report.last_frame_at,
+                        codec=report.codec, width=report.width, height=report.height)
+        except TRANSIENT as exc:
+            log.warning("camera %s: health not written, tried again with the next report: %s", self.camera_id,
+                        exc.__class__.__name__)
+            self.waiting = self.waiting or report
+            return
         self.state, self.written_at = self._key(report), time.monotonic()
         if changed:
             log.info("camera %s is %s%s", self.camera_id, report.health,
@@ -246,6 +276,7 @@ class Supervisor:
         self.where: dict[int, RecorderProcess] = {}  # camera id -> the process recording it
         self.codes: dict[int, str] = {}
         self.renew_every_s = renew_every_s or max(settings.worker_lease_seconds / 4, 1.0)
+        self.renewed_at = 0.0
         self.spawned = 0
 
     @property
@@ -257,9 +288,7 @@ class Supervisor:
         """One round: renew leases, stop recording cameras that were lost, restart recorder
         processes that died (with their cameras), claim more cameras while there is room."""
         lease = self.settings.worker_lease_seconds
-        with session_scope(self.factory) as db:
-            held = cameras.renew_leases(db_session=db, worker_id=self.worker_id, camera_ids=list(self.where),
-                                        lease_seconds=lease)
+        held = self._renew()
         lost = [c for c in self.where if c not in held]
         for camera_id in lost:
             log.warning("lost camera %s (lease taken over or camera disabled)", camera_id)
@@ -279,6 +308,14 @@ class Supervisor:
                 break
             self.codes[camera_id] = code
             self._start(camera_id)
+
+    def _renew(self) -> set[int]:
+        """Extend the leases of the cameras recorded here; returns those still held."""
+        with session_scope(self.factory) as db:
+            held = cameras.renew_leases(db_session=db, worker_id=self.worker_id, camera_ids=list(self.where),
+                                        lease_seconds=self.settings.worker_lease_seconds)
+        self.renewed_at = time.monotonic()
+        return held
 
     def cleanup(self) -> tuple[int, int]:
         """Retention and disk pressure for the cameras this worker holds (each camera's recordings
@@ -343,14 +380,22 @@ class Supervisor:
         deadline = time.monotonic() + STOP_WAIT_S + 5
         for host, stopping in waiting.items():
             try:
-                while stopping and host.conn.poll(max(deadline - time.monotonic(), 0)):
-                    stopping.discard(host.conn.recv()[1])
+                while stopping and (left := deadline - time.monotonic()) > 0:
+                    if host.conn.poll(min(left, 1.0)):
+                        stopping.discard(host.conn.recv()[1])
+                    elif time.monotonic() - self.renewed_at >= self.renew_every_s:
+                        self._renew()  # the other cameras' leases must not run out meanwhile
             except (OSError, EOFError):
-                pass
+                stopping.clear()  # the process is gone, and those recordings with it
             if stopping:
-                log.warning("cameras %s did not stop in time", sorted(stopping))
-            if not host.cameras:
-                self._end(host)
+                # A recorder that does not end (a hung read or write) cannot be stopped from the
+                # outside: its process goes, and the next step starts its other cameras afresh.
+                log.warning("camera(s) %s did not stop within %.0f s: recorder process %s is killed",
+                            sorted(stopping), STOP_WAIT_S + 5, host.proc.name)
+                host.proc.kill()
+                host.proc.join(5)
+            elif not host.cameras:
+                self._end(host, timeout=5.0)
 
     def _end(self, host: RecorderProcess, timeout: float = STOP_WAIT_S + 5) -> None:
         if host in self.processes:
