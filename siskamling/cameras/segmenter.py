@@ -35,6 +35,7 @@ PR_SET_PDEATHSIG = 1
 PROGRESS_S = 2.0  # how often the child reports its progress
 FRAGMENTED = "movflags=frag_keyframe+empty_moov+default_base_moof"
 _LIBC = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
+_PRCTL = _LIBC.prctl if _LIBC is not None else None  # looked up now: the child runs as little as it can
 _PREFIX = re.compile(r"^\[[\w.-]+ @ 0x[0-9a-f]+\]\s*")
 
 
@@ -85,8 +86,8 @@ def find_ffmpeg(configured: str | None = None) -> str:
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _LIBC is not None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @dataclass
