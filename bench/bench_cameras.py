@@ -57,6 +57,9 @@ sys.path.insert(0, str(ROOT))
 
 RECORD_TARGET_CAMERAS = 120
 RECORD_MAX_RATIO = 1.3  # our CPU per camera / ffmpeg's, same run
+# The reference's ffmpeg processes start this far apart: 120 started at once twice left one of
+# them without a finished segment after 110 s (the test RTSP server, swamped, never sent it video).
+REFERENCE_STAGGER_S = 0.05
 PIPELINE_TARGET_CAMERAS = 40
 KEEP_UP = 0.97  # media (or frames) per wall second, at least
 FPS_TOLERANCE = 0.1  # the camera's measured frame rate within 10 % of the source's
@@ -881,6 +884,7 @@ def run_reference(setup: Setup, *, port: int, seconds: float, warmup: float, rts
             seg_procs.append(stack.enter_context(process_group(
                 segment_cmd(ffmpeg, f"rtsp://127.0.0.1:{port}/cam{i}", folder, setup.settings.segment_seconds),
                 log=folder / "ffmpeg.log", grace_s=15)))
+            time.sleep(REFERENCE_STAGGER_S)
             if pipeline:
                 dec_procs.append(stack.enter_context(process_group(
                     decode_cmd(ffmpeg, f"rtsp://127.0.0.1:{port}/sub{i}", folder / "decode-progress.txt"),
