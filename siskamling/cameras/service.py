@@ -419,15 +419,11 @@ def set_health(*, db_session: Session, camera_id: int, health: Health, message: 
                            permission=Permission.camera_manage,
                            payload={"code": camera.code, "name": camera.name, "health": str(health),
                                     "message": message})
-    camera.last_error = message if health in (Health.offline, Health.degraded) else None
+    camera.last_error = _last_error(health, message)
     for field, value in readings.items():
         if value is not None:
             setattr(camera, field, value)
     return changed
-
-
-_CAMERA = Camera.__table__
-_SEGMENT = RecordingSegment.__table__
 
 
 def update_readings(*, db: Session | Connection, camera_id: int, health: Health, message: str | None = None,
@@ -435,23 +431,26 @@ def update_readings(*, db: Session | Connection, camera_id: int, health: Health,
     """A recorder's readings (fps, bitrate_kbps, last_frame_at, codec, width, height; None: keep)
     for a camera already in state ``health``: one UPDATE guarded by that state, without loading
     the camera. Returns False, writing nothing, if the camera is in another state (or gone): that
-    is ``set_health``'s work. Takes a session or a bare connection: a recorder reports every few
-    seconds, and a connection of its own costs a fraction of a session's unit of work."""
-    message = message[:MESSAGE_MAX] if message else message
+    is ``set_health``'s work. Takes a session (whose loaded camera then follows the update) or a
+    bare connection: a recorder reports every few seconds, and a connection of its own costs a
+    fraction of a session's unit of work."""
     values = {field: value for field, value in readings.items() if value is not None}
-    values["last_error"] = message if health in (Health.offline, Health.degraded) else None
-    orm = isinstance(db, Session)  # through a session, a camera it has loaded follows the update
-    columns = Camera if orm else _CAMERA.c
-    return bool(db.execute(update(Camera if orm else _CAMERA)
-                           .where(columns.id == camera_id, columns.health == health).values(**values)).rowcount)
+    values["last_error"] = _last_error(health, message)
+    return bool(db.execute(update(Camera).where(Camera.id == camera_id, Camera.health == health)
+                           .values(**values)).rowcount)
+
+
+def _last_error(health: Health, message: str | None) -> str | None:
+    """What a camera's ``last_error`` says in ``health``: the reason while offline or degraded."""
+    return message[:MESSAGE_MAX] if message and health in (Health.offline, Health.degraded) else None
 
 
 def add_segment(*, db_session: Session | Connection, camera_id: int, started_at, ended_at, path: str,
                 size: int) -> None:
     """Index a finished segment (a session or, from a recorder, a bare connection: see
     ``update_readings``)."""
-    db_session.execute(insert(_SEGMENT).values(camera_id=camera_id, started_at=started_at, ended_at=ended_at,
-                                               path=path, bytes=size))
+    db_session.execute(insert(RecordingSegment).values(camera_id=camera_id, started_at=started_at,
+                                                       ended_at=ended_at, path=path, bytes=size))
 
 
 def segments(*, db_session: Session, camera_id: int, since=None, until=None) -> list[RecordingSegment]:
